@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Where passwords come from: a file, a command, or the terminal.
+ *
+ * Secrets are plain NUL-terminated strings allocated by these functions;
+ * release them with credentials_secret_free(), which wipes them first.
+ * Nothing here logs a secret or puts it in a child's argv or environment.
+ */
+#ifndef IMAPFS_CREDENTIALS_H
+#define IMAPFS_CREDENTIALS_H
+
+#include <glib.h>
+
+#define CREDENTIALS_ERROR (credentials_error_quark())
+GQuark credentials_error_quark(void);
+
+enum credentials_error {
+	CREDENTIALS_ERROR_FILE,		/* unreadable, or too open */
+	CREDENTIALS_ERROR_COMMAND,	/* failed, or printed nothing */
+	CREDENTIALS_ERROR_NO_TERMINAL,
+	CREDENTIALS_ERROR_EMPTY,
+};
+
+/* First line of path, without its line end.  Refused when the file is
+ * accessible to group or others (mode & 077), as ssh does for keys. */
+char *credentials_read_passfile(const char *path, GError **error);
+
+/* Run "/bin/sh -c command", take the first line of its standard output.
+ * Fails if the command exits non-zero or prints no line. */
+char *credentials_run_passcmd(const char *command, GError **error);
+
+/* Ask on the controlling terminal (/dev/tty) with echo off. */
+char *credentials_prompt(const char *prompt, GError **error);
+
+void credentials_secret_free(char *secret);
+
+#endif

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The inode table: FUSE inode numbers <-> store objects, with the kernel's
+ * lookup counts.
+ *
+ * Inode numbers are derived from what they name (a mailbox's server name;
+ * a message's mailbox, UIDVALIDITY and UID), so `st_ino` stays the same
+ * across remounts.  A hash collision is detected and resolved by probing,
+ * so two live objects never share a number.
+ */
+#ifndef IMAPFS_FS_INODE_H
+#define IMAPFS_FS_INODE_H
+
+#include <fuse_lowlevel.h>
+#include <stdint.h>
+
+#include "store/account.h"
+
+enum fs_inode_kind {
+	FS_INODE_DIR,
+	FS_INODE_MESSAGE,
+};
+
+struct fs_inode {
+	fuse_ino_t ino;			/* immutable */
+	enum fs_inode_kind kind;	/* immutable */
+	struct store_node *node;	/* DIR; borrowed from the account */
+	struct store_mailbox *mailbox;	/* MESSAGE; borrowed */
+	uint32_t uidvalidity;		/* MESSAGE */
+	uint32_t uid;			/* MESSAGE */
+	int64_t mtime;			/* MESSAGE: INTERNALDATE */
+	uint64_t size;			/* MESSAGE: under the table lock */
+	uint64_t nlookup;		/* under the table lock */
+	char *key;			/* owned */
+};
+
+struct fs_inodes;
+
+struct fs_inodes *fs_inodes_new(struct store_node *root);
+void fs_inodes_free(struct fs_inodes **inodes);
+
+/* The inode for a number the kernel gave us, or NULL.  The kernel holds a
+ * lookup on it for as long as a request refers to it, so it stays valid
+ * for the length of the request. */
+struct fs_inode *fs_inodes_get(struct fs_inodes *inodes, fuse_ino_t ino);
+
+/* Find or create, and count one lookup. */
+struct fs_inode *fs_inodes_ref_dir(struct fs_inodes *inodes,
+		struct store_node *node);
+struct fs_inode *fs_inodes_ref_message(struct fs_inodes *inodes,
+		struct store_mailbox *mailbox, uint32_t uidvalidity,
+		uint32_t uid, uint64_t size, int64_t mtime);
+
+void fs_inodes_forget(struct fs_inodes *inodes, fuse_ino_t ino,
+		uint64_t nlookup);
+
+uint64_t fs_inode_size(struct fs_inodes *inodes, struct fs_inode *inode);
+void fs_inode_set_size(struct fs_inodes *inodes, struct fs_inode *inode,
+		uint64_t size);
+
+/* The number an object gets unless it collides (for readdir's d_ino,
+ * which needs no lookup). */
+uint64_t fs_inode_dir_number(const struct store_node *node);
+uint64_t fs_inode_message_number(struct store_mailbox *mailbox,
+		uint32_t uidvalidity, uint32_t uid);
+
+/* The stable number for a key (exposed for tests). */
+uint64_t fs_inode_hash(const char *key, size_t len);
+
+#endif

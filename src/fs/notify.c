@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "fs/notify.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum notice_kind {
+	NOTICE_INODE,
+	NOTICE_ENTRY,
+	NOTICE_STOP,
+};
+
+struct notice {
+	enum notice_kind kind;
+	fuse_ino_t ino;
+	char *name;
+};
+
+struct fs_notifier {
+	struct fuse_session *session;
+	GAsyncQueue *queue;
+	GThread *thread;
+};
+
+static void notice_send(struct fs_notifier *notifier,
+		const struct notice *notice)
+{
+	int rc = 0;
+
+	switch (notice->kind) {
+	case NOTICE_INODE:
+		rc = fuse_lowlevel_notify_inval_inode(notifier->session,
+				notice->ino, 0, 0);
+		break;
+	case NOTICE_ENTRY:
+		rc = fuse_lowlevel_notify_inval_entry(notifier->session,
+				notice->ino, notice->name,
+				strlen(notice->name));
+		break;
+	case NOTICE_STOP:
+		break;
+	}
+	/* ENOENT: the kernel had already forgotten it, which is fine. */
+	if (rc != 0 && rc != -ENOENT)
+		log_debug(LOG_AREA_FUSE, "notification failed: %s",
+				g_strerror(-rc));
+}
+
+static gpointer notifier_main(gpointer data)
+{
+	struct fs_notifier *notifier = data;
+
+	for (;;) {
+		struct notice *notice = g_async_queue_pop(notifier->queue);
+		bool stop = notice->kind == NOTICE_STOP;
+
+		notice_send(notifier, notice);
+		g_free(notice->name);
+		g_free(notice);
+		if (stop)
+			return NULL;
+	}
+}
+
+struct fs_notifier *fs_notifier_start(struct fuse_session *session)
+{
+	struct fs_notifier *notifier = g_new0(struct fs_notifier, 1);
+
+	notifier->session = session;
+	notifier->queue = g_async_queue_new();
+	notifier->thread = g_thread_new("imapfs-notify", notifier_main,
+			notifier);
+	return notifier;
+}
+
+static void notifier_push(struct fs_notifier *notifier,
+		enum notice_kind kind, fuse_ino_t ino, const char *name)
+{
+	struct notice *notice = g_new0(struct notice, 1);
+
+	notice->kind = kind;
+	notice->ino = ino;
+	notice->name = g_strdup(name);
+	g_async_queue_push(notifier->queue, notice);
+}
+
+void fs_notifier_stop(struct fs_notifier **notifier)
+{
+	if (!*notifier)
+		return;
+	notifier_push(*notifier, NOTICE_STOP, 0, NULL);
+	g_thread_join((*notifier)->thread);
+	g_async_queue_unref((*notifier)->queue);
+	g_free(*notifier);
+	*notifier = NULL;
+}
+
+void fs_notify_inval_inode(struct fs_notifier *notifier, fuse_ino_t ino)
+{
+	if (notifier)
+		notifier_push(notifier, NOTICE_INODE, ino, NULL);
+}
+
+void fs_notify_inval_entry(struct fs_notifier *notifier, fuse_ino_t parent,
+		const char *name)
+{
+	if (notifier)
+		notifier_push(notifier, NOTICE_ENTRY, parent, name);
+}

@@ -1,0 +1,665 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * FUSE low-level handlers.  Each one is thin: find the inode, ask the store,
+ * turn the answer into exactly one reply.
+ */
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store/mailbox.h"
+
+/* Message files never change under their name, so the kernel may keep
+ * their attributes and pages for as long as it likes. */
+#define MESSAGE_TIMEOUT_S 86400.0
+#define NEGATIVE_TIMEOUT_S 1.0
+
+struct imapfs_fs *imapfs_fs_new(struct store_account *account)
+{
+	struct imapfs_fs *fs = g_new0(struct imapfs_fs, 1);
+	const struct store_account_config *cfg =
+		store_account_config(account);
+
+	fs->account = account;
+	fs->inodes = fs_inodes_new(store_account_root(account));
+	fs->uid = getuid();
+	fs->mounted_at = time(NULL);
+	fs->gid = getgid();
+	fs->dir_timeout = cfg->refresh_s;
+	fs->message_timeout = MESSAGE_TIMEOUT_S;
+	fs->negative_timeout = NEGATIVE_TIMEOUT_S;
+	return fs;
+}
+
+void imapfs_fs_free(struct imapfs_fs **fs)
+{
+	if (!*fs)
+		return;
+	fs_notifier_stop(&(*fs)->notifier);
+	fs_inodes_free(&(*fs)->inodes);
+	g_free(*fs);
+	*fs = NULL;
+}
+
+static struct imapfs_fs *req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* --- attributes ------------------------------------------------------------ */
+
+static void fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
+		struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = inode->ino;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_blksize = 4096;
+	if (inode->kind == FS_INODE_DIR) {
+		/* Read-only for now: writes come with the next version. */
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		st->st_mtim.tv_sec = fs->mounted_at;
+		st->st_atim = st->st_mtim;
+		st->st_ctim = st->st_mtim;
+		return;
+	}
+	st->st_mode = S_IFREG | 0444;
+	st->st_nlink = 1;
+	st->st_size = (off_t)fs_inode_size(fs->inodes, inode);
+	st->st_blocks = (st->st_size + 511) / 512;
+	st->st_mtim.tv_sec = inode->mtime;
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+}
+
+static void fill_entry(struct imapfs_fs *fs, struct fs_inode *inode,
+		struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = inode->ino;
+	e->generation = inode->kind == FS_INODE_MESSAGE ?
+		inode->uidvalidity : 0;
+	fill_attr(fs, inode, &e->attr);
+	if (inode->kind == FS_INODE_MESSAGE) {
+		e->attr_timeout = fs->message_timeout;
+		e->entry_timeout = fs->message_timeout;
+	} else {
+		e->attr_timeout = fs->dir_timeout;
+		e->entry_timeout = fs->dir_timeout;
+	}
+}
+
+/* The size st_size must report: the exact length once the bytes are known
+ * (fetched now or cached from before), RFC822.SIZE until then. */
+static uint64_t message_size(struct store_mailbox *mb, uint32_t uidvalidity,
+		const struct msg_entry *entry)
+{
+	uint64_t size;
+
+	if (!entry->size_exact &&
+			store_mailbox_cached_size(mb, uidvalidity, entry->uid,
+				&size))
+		return size;
+	return entry->size;
+}
+
+static struct fs_inode *ref_message(struct imapfs_fs *fs,
+		struct store_mailbox *mb, uint32_t uidvalidity,
+		const struct msg_entry *entry)
+{
+	return fs_inodes_ref_message(fs->inodes, mb, uidvalidity, entry->uid,
+			message_size(mb, uidvalidity, entry),
+			entry->internaldate);
+}
+
+static int dir_mailbox(struct imapfs_fs *fs, struct fs_inode *dir,
+		struct store_mailbox **mb_r)
+{
+	*mb_r = NULL;
+	if (dir->kind != FS_INODE_DIR)
+		return ENOTDIR;
+	*mb_r = store_node_mailbox(fs->account, dir->node);
+	return 0;
+}
+
+/* --- lookup and attributes ------------------------------------------------- */
+
+static int do_lookup(struct imapfs_fs *fs, struct fs_inode *dir,
+		const char *name, struct fuse_entry_param *e)
+{
+	struct store_mailbox *mb;
+	struct store_node *child;
+	struct store_message msg;
+	uint32_t uid;
+	int errnum = dir_mailbox(fs, dir, &mb);
+
+	if (errnum)
+		return errnum;
+	if (mb && names_parse_message_file(name, &uid)) {
+		const struct store_account_config *cfg =
+			store_account_config(fs->account);
+
+		errnum = store_mailbox_ensure_listed(mb, cfg->refresh_s);
+		if (errnum)
+			return errnum;
+		errnum = store_mailbox_message(mb, uid, &msg);
+		if (errnum)
+			return errnum;
+		fill_entry(fs, ref_message(fs, mb, msg.uidvalidity,
+					&msg.entry), e);
+		store_message_clear(&msg);
+		return 0;
+	}
+	child = store_node_child(fs->account, dir->node, name);
+	if (!child)
+		return ENOENT;
+	fill_entry(fs, fs_inodes_ref_dir(fs->inodes, child), e);
+	return 0;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct imapfs_fs *fs = req_fs(req);
+	struct fs_inode *dir = fs_inodes_get(fs->inodes, parent);
+	struct fuse_entry_param e;
+	int errnum;
+
+	if (!dir) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	errnum = do_lookup(fs, dir, name, &e);
+	if (errnum == ENOENT) {
+		/* A cached "no such name", briefly: new mail may take it. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->negative_timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (errnum)
+		fuse_reply_err(req, errnum);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fs_inodes_forget(req_fs(req)->inodes, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+		struct fuse_forget_data *forgets)
+{
+	struct imapfs_fs *fs = req_fs(req);
+
+	for (size_t i = 0; i < count; i++)
+		fs_inodes_forget(fs->inodes, forgets[i].ino,
+				forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		struct fuse_file_info *fi)
+{
+	struct imapfs_fs *fs = req_fs(req);
+	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
+	struct stat st;
+
+	(void)fi;
+	if (!inode) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	fill_attr(fs, inode, &st);
+	fuse_reply_attr(req, &st, inode->kind == FS_INODE_MESSAGE ?
+			fs->message_timeout : fs->dir_timeout);
+}
+
+/* --- directories ------------------------------------------------------------ */
+
+/* What a directory held when it was opened, so that offsets stay
+ * meaningful across readdir calls. */
+struct dir_handle {
+	GPtrArray *children;		/* struct store_node * */
+	GArray *messages;		/* struct msg_entry */
+	struct store_mailbox *mailbox;	/* NULL if not selectable */
+	uint32_t uidvalidity;
+};
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		struct fuse_file_info *fi)
+{
+	struct imapfs_fs *fs = req_fs(req);
+	const struct store_account_config *cfg =
+		store_account_config(fs->account);
+	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
+	struct dir_handle *dh;
+	struct store_mailbox *mb;
+	int errnum;
+
+	if (!inode) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	errnum = dir_mailbox(fs, inode, &mb);
+	if (errnum) {
+		fuse_reply_err(req, errnum);
+		return;
+	}
+	store_account_refresh_tree(fs->account);
+	if (mb) {
+		errnum = store_mailbox_ensure_listed(mb, cfg->refresh_s);
+		if (errnum) {
+			fuse_reply_err(req, errnum);
+			return;
+		}
+	}
+	dh = g_new0(struct dir_handle, 1);
+	dh->children = store_node_children(fs->account, inode->node);
+	dh->mailbox = mb;
+	if (mb)
+		dh->messages = store_mailbox_snapshot(mb, &dh->uidvalidity);
+	else
+		dh->messages = g_array_new(FALSE, FALSE,
+				sizeof(struct msg_entry));
+	fi->fh = (uint64_t)(uintptr_t)dh;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* Interrupted: releasedir will not come. */
+		g_ptr_array_unref(dh->children);
+		g_array_unref(dh->messages);
+		g_free(dh);
+	}
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		off_t offset, struct fuse_file_info *fi, bool plus)
+{
+	struct imapfs_fs *fs = req_fs(req);
+	struct dir_handle *dh = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct fs_inode *self = fs_inodes_get(fs->inodes, ino);
+	size_t nchildren = dh->children->len;
+	size_t total = 2 + nchildren + dh->messages->len;
+	char *buf = g_malloc(size);
+	size_t used = 0;
+
+	for (size_t i = (size_t)MAX(offset, 0); i < total; i++) {
+		char name_buf[NAMES_MESSAGE_FILE_MAX];
+		struct fuse_entry_param e;
+		struct fs_inode *inode = NULL;
+		const char *name;
+		size_t need;
+
+		memset(&e, 0, sizeof(e));
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			/* Dot entries carry no lookup (ino 0 in plus mode). */
+			e.attr.st_mode = S_IFDIR;
+			e.attr.st_ino = i == 0 && self ? self->ino :
+				fs_inode_dir_number(self && self->node->parent ?
+						self->node->parent : self->node);
+		} else if (i < 2 + nchildren) {
+			struct store_node *child = g_ptr_array_index(
+					dh->children, i - 2);
+
+			name = child->display;
+			if (plus) {
+				inode = fs_inodes_ref_dir(fs->inodes, child);
+				fill_entry(fs, inode, &e);
+			} else {
+				e.attr.st_mode = S_IFDIR;
+				e.attr.st_ino = fs_inode_dir_number(child);
+			}
+		} else {
+			const struct msg_entry *entry = &g_array_index(
+					dh->messages, struct msg_entry,
+					i - 2 - nchildren);
+
+			names_format_message_file(entry->uid, name_buf);
+			name = name_buf;
+			if (plus) {
+				inode = ref_message(fs, dh->mailbox,
+						dh->uidvalidity, entry);
+				fill_entry(fs, inode, &e);
+			} else {
+				e.attr.st_mode = S_IFREG;
+				e.attr.st_ino = fs_inode_message_number(
+						dh->mailbox, dh->uidvalidity,
+						entry->uid);
+			}
+		}
+		if (plus)
+			need = fuse_add_direntry_plus(req, buf + used,
+					size - used, name, &e, (off_t)i + 1);
+		else
+			need = fuse_add_direntry(req, buf + used, size - used,
+					name, &e.attr, (off_t)i + 1);
+		if (need > size - used) {
+			/* Did not fit: the kernel will not count it. */
+			if (inode)
+				fs_inodes_forget(fs->inodes, inode->ino, 1);
+			break;
+		}
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	g_free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		off_t offset, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, offset, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+		off_t offset, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, offset, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+		struct fuse_file_info *fi)
+{
+	struct dir_handle *dh = (struct dir_handle *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	g_ptr_array_unref(dh->children);
+	g_array_unref(dh->messages);
+	g_free(dh);
+	fuse_reply_err(req, 0);
+}
+
+/* --- files ---------------------------------------------------------------- */
+
+struct file_handle {
+	struct body_cache_entry body;
+};
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct imapfs_fs *fs = req_fs(req);
+	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
+	struct file_handle *fh;
+	struct body_cache_entry body;
+	int errnum;
+
+	if (!inode) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (inode->kind != FS_INODE_MESSAGE) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	errnum = store_mailbox_body(inode->mailbox, inode->uidvalidity,
+			inode->uid, &body);
+	if (errnum) {
+		/* Another UIDVALIDITY: the message this name meant is gone. */
+		fuse_reply_err(req, errnum == ESTALE ? ENOENT : errnum);
+		return;
+	}
+	fh = g_new0(struct file_handle, 1);
+	fh->body = body;
+	fi->fh = (uint64_t)(uintptr_t)fh;
+	if (body.length != fs_inode_size(fs->inodes, inode)) {
+		/* RFC822.SIZE was wrong (PITFALLS 12): the bytes win.  The
+		 * kernel still believes the old size, so this open bypasses
+		 * its page cache, and the attributes are refreshed. */
+		log_debug(LOG_AREA_FUSE, "UID %u: %" G_GUINT64_FORMAT
+				" bytes, not %" G_GUINT64_FORMAT, inode->uid,
+				body.length, fs_inode_size(fs->inodes, inode));
+		fs_inode_set_size(fs->inodes, inode, body.length);
+		fs_notify_inval_inode(fs->notifier, ino);
+		fi->direct_io = 1;
+	} else {
+		fi->keep_cache = 1;
+	}
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		close(fh->body.fd);
+		g_free(fh);
+	}
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct file_handle *fh = (struct file_handle *)(uintptr_t)fi->fh;
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
+	uint64_t length = fh->body.length;
+
+	(void)ino;
+	if (off < 0 || (uint64_t)off >= length) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	buf.buf[0].size = MIN((uint64_t)size, length - (uint64_t)off);
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = fh->body.fd;
+	buf.buf[0].pos = (off_t)(fh->body.offset + (uint64_t)off);
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		struct fuse_file_info *fi)
+{
+	struct file_handle *fh = (struct file_handle *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	close(fh->body.fd);
+	g_free(fh);
+	fuse_reply_err(req, 0);
+}
+
+/* --- extended attributes -------------------------------------------------- */
+
+static void reply_xattr_value(fuse_req_t req, size_t size, GString *value)
+{
+	/* The size probe: 0 asks how big; too small is ERANGE. */
+	if (size == 0)
+		fuse_reply_xattr(req, value->len);
+	else if (size < value->len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, value->str, value->len);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		size_t size)
+{
+	struct imapfs_fs *fs = req_fs(req);
+	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
+	g_autoptr(GString) value = g_string_new(NULL);
+	int errnum;
+
+	if (!inode) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	errnum = fs_xattr_get(fs, inode, name, value);
+	if (errnum)
+		fuse_reply_err(req, errnum);
+	else
+		reply_xattr_value(req, size, value);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct imapfs_fs *fs = req_fs(req);
+	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
+	g_autoptr(GString) names = g_string_new(NULL);
+	int errnum;
+
+	if (!inode) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	errnum = fs_xattr_list(fs, inode, names);
+	if (errnum)
+		fuse_reply_err(req, errnum);
+	else
+		reply_xattr_value(req, size, names);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		const char *value, size_t size, int flags)
+{
+	struct imapfs_fs *fs = req_fs(req);
+	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
+
+	(void)value;
+	(void)size;
+	(void)flags;
+	fuse_reply_err(req, inode ? fs_xattr_set_denied(inode, name) : ESTALE);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct imapfs_fs *fs = req_fs(req);
+	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
+
+	fuse_reply_err(req, inode ? fs_xattr_set_denied(inode, name) : ESTALE);
+}
+
+/* --- the rest ------------------------------------------------------------- */
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+
+	(void)ino;
+	memset(&st, 0, sizeof(st));
+	st.f_bsize = 4096;
+	st.f_frsize = 4096;
+	st.f_namemax = 255;
+	fuse_reply_statfs(req, &st);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	/* Message files are immutable: nothing for the kernel to
+	 * invalidate on an mtime change. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+}
+
+/* Changes come with the next version; until then the tree is read-only. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		int to_set, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)attr;
+	(void)to_set;
+	(void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		mode_t mode, dev_t rdev)
+{
+	(void)parent;
+	(void)name;
+	(void)mode;
+	(void)rdev;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		mode_t mode)
+{
+	(void)parent;
+	(void)name;
+	(void)mode;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_remove(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent;
+	(void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name)
+{
+	(void)link;
+	(void)parent;
+	(void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	(void)parent;
+	(void)name;
+	(void)newparent;
+	(void)newname;
+	(void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		mode_t mode, struct fuse_file_info *fi)
+{
+	(void)parent;
+	(void)name;
+	(void)mode;
+	(void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+const struct fuse_lowlevel_ops imapfs_fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_remove,
+	.rmdir = op_remove,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.create = op_create,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.statfs = op_statfs,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
+};

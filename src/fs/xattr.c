@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Flags and metadata as extended attributes (SPEC "Flags and metadata").
+ * Every attribute of an inode is computed in one place, attrs_collect(), so
+ * that getxattr, listxattr and getfattr -d can never disagree.
+ */
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "imap/datetime.h"
+#include "store/mailbox.h"
+
+#define XATTR_PREFIX "user.imap."
+#define XATTR_KEYWORD_PREFIX XATTR_PREFIX "keyword."
+
+static const struct {
+	const char *name;
+	uint8_t bit;
+} flag_attrs[] = {
+	{ XATTR_PREFIX "seen", MSG_FLAG_SEEN },
+	{ XATTR_PREFIX "answered", MSG_FLAG_ANSWERED },
+	{ XATTR_PREFIX "flagged", MSG_FLAG_FLAGGED },
+	{ XATTR_PREFIX "deleted", MSG_FLAG_DELETED },
+	{ XATTR_PREFIX "draft", MSG_FLAG_DRAFT },
+};
+
+/* Attributes that exist to be written (once writes exist). */
+static bool is_flag_attr(const char *name)
+{
+	if (strcmp(name, XATTR_PREFIX "flags") == 0 ||
+			g_str_has_prefix(name, XATTR_KEYWORD_PREFIX))
+		return true;
+	for (size_t i = 0; i < G_N_ELEMENTS(flag_attrs); i++) {
+		if (strcmp(name, flag_attrs[i].name) == 0)
+			return true;
+	}
+	return false;
+}
+
+struct attrs {
+	GPtrArray *names;	/* char *, owned */
+	GPtrArray *values;	/* char *, owned */
+};
+
+static void attrs_add(struct attrs *a, const char *name, char *value)
+{
+	g_ptr_array_add(a->names, g_strdup(name));
+	g_ptr_array_add(a->values, value);
+}
+
+static int collect_message(struct imapfs_fs *fs, struct fs_inode *inode,
+		struct attrs *a)
+{
+	struct store_message msg;
+	char date[IMAP_RFC3339_MAX];
+	int errnum;
+
+	(void)fs;
+	errnum = store_mailbox_message(inode->mailbox, inode->uid, &msg);
+	if (errnum)
+		return errnum;
+	if (msg.uidvalidity != inode->uidvalidity) {
+		store_message_clear(&msg);
+		return ENOENT;
+	}
+	attrs_add(a, XATTR_PREFIX "flags", g_strdup(msg.flags));
+	for (size_t i = 0; i < G_N_ELEMENTS(flag_attrs); i++) {
+		if (msg.entry.flags & flag_attrs[i].bit)
+			attrs_add(a, flag_attrs[i].name, g_strdup(""));
+	}
+	for (char **kw = msg.keywords; kw && *kw; kw++) {
+		g_autofree char *name = g_strconcat(XATTR_KEYWORD_PREFIX, *kw,
+				NULL);
+
+		attrs_add(a, name, g_strdup(""));
+	}
+	attrs_add(a, XATTR_PREFIX "uid", g_strdup_printf("%u", inode->uid));
+	imap_format_rfc3339(msg.entry.internaldate, msg.entry.zone_minutes,
+			date);
+	attrs_add(a, XATTR_PREFIX "internaldate", g_strdup(date));
+	if (msg.entry.modseq)
+		attrs_add(a, XATTR_PREFIX "modseq", g_strdup_printf(
+					"%" G_GUINT64_FORMAT, msg.entry.modseq));
+	store_message_clear(&msg);
+	return 0;
+}
+
+static int collect_dir(struct imapfs_fs *fs, struct fs_inode *inode,
+		struct attrs *a)
+{
+	struct store_node *node = inode->node;
+	struct store_mailbox *mb;
+	struct store_mailbox_status status;
+	char *specialuse;
+
+	if (!node->raw_name)
+		return 0;	/* the mount root */
+	attrs_add(a, XATTR_PREFIX "name", g_strdup(node->raw_name));
+	specialuse = store_node_specialuse(fs->account, node);
+	if (specialuse)
+		attrs_add(a, XATTR_PREFIX "specialuse", specialuse);
+	mb = store_node_mailbox(fs->account, node);
+	if (!mb)
+		return 0;
+	/* Counts come from the listing, so they agree with the files. */
+	if (store_mailbox_ensure_listed(mb,
+				store_account_config(fs->account)->refresh_s) ||
+			store_mailbox_status(mb, &status))
+		return 0;
+	attrs_add(a, XATTR_PREFIX "uidvalidity",
+			g_strdup_printf("%u", status.uidvalidity));
+	attrs_add(a, XATTR_PREFIX "uidnext",
+			g_strdup_printf("%u", status.uidnext));
+	attrs_add(a, XATTR_PREFIX "messages",
+			g_strdup_printf("%u", status.messages));
+	attrs_add(a, XATTR_PREFIX "unseen",
+			g_strdup_printf("%u", status.unseen));
+	return 0;
+}
+
+static int attrs_collect(struct imapfs_fs *fs, struct fs_inode *inode,
+		struct attrs *a)
+{
+	a->names = g_ptr_array_new_with_free_func(g_free);
+	a->values = g_ptr_array_new_with_free_func(g_free);
+	if (inode->kind == FS_INODE_MESSAGE)
+		return collect_message(fs, inode, a);
+	return collect_dir(fs, inode, a);
+}
+
+static void attrs_clear(struct attrs *a)
+{
+	g_ptr_array_unref(a->names);
+	g_ptr_array_unref(a->values);
+}
+
+int fs_xattr_get(struct imapfs_fs *fs, struct fs_inode *inode,
+		const char *name, GString *value)
+{
+	struct attrs a;
+	int errnum;
+
+	/* Cheap answer for the attributes ls and cp ask every file for. */
+	if (!g_str_has_prefix(name, XATTR_PREFIX))
+		return ENODATA;
+	errnum = attrs_collect(fs, inode, &a);
+	if (errnum == 0) {
+		errnum = ENODATA;
+		for (guint i = 0; i < a.names->len; i++) {
+			if (strcmp(g_ptr_array_index(a.names, i), name) == 0) {
+				g_string_assign(value,
+						g_ptr_array_index(a.values, i));
+				errnum = 0;
+				break;
+			}
+		}
+	}
+	attrs_clear(&a);
+	return errnum;
+}
+
+int fs_xattr_list(struct imapfs_fs *fs, struct fs_inode *inode,
+		GString *names)
+{
+	struct attrs a;
+	int errnum = attrs_collect(fs, inode, &a);
+
+	for (guint i = 0; errnum == 0 && i < a.names->len; i++) {
+		const char *name = g_ptr_array_index(a.names, i);
+
+		/* The list is NUL-separated and NUL-terminated. */
+		g_string_append_len(names, name, (gssize)strlen(name) + 1);
+	}
+	attrs_clear(&a);
+	return errnum;
+}
+
+int fs_xattr_set_denied(struct fs_inode *inode, const char *name)
+{
+	if (!g_str_has_prefix(name, XATTR_PREFIX))
+		return ENOTSUP;
+	if (inode->kind == FS_INODE_MESSAGE && is_flag_attr(name))
+		return EROFS;	/* writable once flag changes exist */
+	return EPERM;		/* read-only by nature */
+}

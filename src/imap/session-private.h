@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Shared between the session's command loop and its login sequence. */
+#ifndef IMAPFS_IMAP_SESSION_PRIVATE_H
+#define IMAPFS_IMAP_SESSION_PRIVATE_H
+
+#include "imap/msgmap.h"
+#include "imap/session.h"
+
+#define SESSION_INPUT_SIZE (64 * 1024)
+
+struct imap_session {
+	unsigned id;
+	const struct imap_session_config *cfg;	/* borrowed */
+	int timeout_ms;				/* for every wait */
+	struct imap_session_events events;
+	struct imap_transport *transport;	/* owned */
+	struct imap_parser *parser;		/* owned */
+
+	uint8_t *input;				/* owned, SESSION_INPUT_SIZE */
+	size_t input_start;
+	size_t input_end;
+
+	uint32_t capabilities;
+	bool capabilities_known;
+	uint32_t enabled;
+
+	unsigned tag_counter;
+	bool dead;
+	bool bye;
+	char bye_text[200];
+
+	struct imap_selected selected;
+	struct msgmap *msgmap;			/* owned */
+
+	/* The command in flight; NULL between commands. */
+	const struct imap_command_handlers *handlers;
+	bool literal_streaming;	/* the current literal goes to handlers */
+};
+
+struct imap_session *session_new(const struct imap_session_config *cfg,
+		unsigned id, const struct imap_session_events *events);
+void session_free(struct imap_session *session);
+
+/* Forget buffered input and parser state (after STARTTLS). */
+void session_discard_input(struct imap_session *session);
+
+/* Wait for the next complete response; NULL when the session died (then
+ * result says why). */
+const struct imap_response *session_read_response(
+		struct imap_session *session, struct imap_result *result);
+
+/* Apply an untagged response to the session's state and report it. */
+void session_handle_untagged(struct imap_session *session,
+		const struct imap_response *response);
+
+void session_set_result(struct imap_result *result,
+		enum imap_result_status status, const char *code,
+		const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+
+void session_parse_capabilities(struct imap_session *session,
+		const struct imap_arg *args);
+
+#endif

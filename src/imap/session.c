@@ -1,0 +1,806 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The session's command loop: sending commands (with literals), reading
+ * responses through the parser, and keeping the selected mailbox's state.
+ */
+#include "imap/session-private.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+#define LOGOUT_TIMEOUT_MS 2000
+
+G_DEFINE_QUARK(imap-session-error-quark, imap_session_error)
+
+static enum imap_literal_action session_literal_begin(void *ctx,
+		const struct imap_literal_info *info)
+{
+	struct imap_session *session = ctx;
+	enum imap_literal_action action = IMAP_LITERAL_INLINE;
+
+	session->literal_streaming = false;
+	if (session->handlers && session->handlers->literal_begin)
+		action = session->handlers->literal_begin(
+				session->handlers->ctx, info);
+	if (action == IMAP_LITERAL_STREAM)
+		session->literal_streaming = true;
+	return action;
+}
+
+static void session_literal_data(void *ctx, const void *data, size_t len)
+{
+	struct imap_session *session = ctx;
+
+	if (session->literal_streaming && session->handlers->literal_data)
+		session->handlers->literal_data(session->handlers->ctx, data,
+				len);
+}
+
+static void session_literal_end(void *ctx)
+{
+	struct imap_session *session = ctx;
+
+	if (session->literal_streaming && session->handlers->literal_end)
+		session->handlers->literal_end(session->handlers->ctx);
+	session->literal_streaming = false;
+}
+
+static const struct imap_parser_callbacks session_parser_callbacks = {
+	.literal_begin = session_literal_begin,
+	.literal_data = session_literal_data,
+	.literal_end = session_literal_end,
+};
+
+struct imap_session *session_new(const struct imap_session_config *cfg,
+		unsigned id, const struct imap_session_events *events)
+{
+	struct imap_session *session = g_new0(struct imap_session, 1);
+	struct imap_parser_limits limits;
+
+	session->id = id;
+	session->cfg = cfg;
+	session->timeout_ms = cfg->timeout_ms;
+	if (events)
+		session->events = *events;
+	imap_parser_limits_default(&limits);
+	session->parser = imap_parser_new(&limits, &session_parser_callbacks,
+			session);
+	session->input = g_malloc(SESSION_INPUT_SIZE);
+	session->msgmap = msgmap_new();
+	return session;
+}
+
+void session_free(struct imap_session *session)
+{
+	imap_transport_close(&session->transport);
+	imap_parser_free(&session->parser);
+	msgmap_free(&session->msgmap);
+	g_free(session->selected.name);
+	g_free(session->input);
+	g_free(session);
+}
+
+void session_discard_input(struct imap_session *session)
+{
+	session->input_start = 0;
+	session->input_end = 0;
+	imap_parser_reset(session->parser);
+}
+
+void session_set_result(struct imap_result *result,
+		enum imap_result_status status, const char *code,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	result->status = status;
+	result->timed_out = false;
+	g_strlcpy(result->code, code ? code : "", sizeof(result->code));
+	va_start(ap, fmt);
+	g_vsnprintf(result->text, sizeof(result->text), fmt, ap);
+	va_end(ap);
+}
+
+static void session_kill(struct imap_session *session)
+{
+	session->dead = true;
+	imap_transport_close(&session->transport);
+}
+
+unsigned imap_session_id(const struct imap_session *session)
+{
+	return session->id;
+}
+
+bool imap_session_is_dead(const struct imap_session *session)
+{
+	return session->dead;
+}
+
+uint32_t imap_session_capabilities(const struct imap_session *session)
+{
+	return session->capabilities;
+}
+
+uint32_t imap_session_enabled(const struct imap_session *session)
+{
+	return session->enabled;
+}
+
+const struct imap_selected *imap_session_selected(
+		const struct imap_session *session)
+{
+	return &session->selected;
+}
+
+/* --- trace ------------------------------------------------------------ */
+
+static void trace_args(GString *out, const struct imap_arg *args,
+		unsigned depth)
+{
+	for (const struct imap_arg *arg = args; arg->type != IMAP_ARG_EOL;
+			arg++) {
+		if (arg != args)
+			g_string_append_c(out, ' ');
+		switch (arg->type) {
+		case IMAP_ARG_NIL:
+			g_string_append(out, "NIL");
+			break;
+		case IMAP_ARG_ATOM:
+			g_string_append_len(out, arg->u.str.data,
+					(gssize)arg->u.str.len);
+			break;
+		case IMAP_ARG_STRING:
+			g_string_append_c(out, '"');
+			g_string_append_len(out, arg->u.str.data,
+					(gssize)arg->u.str.len);
+			g_string_append_c(out, '"');
+			break;
+		case IMAP_ARG_LITERAL:
+			/* Literals may be anything, bodies included. */
+			g_string_append_printf(out, "{%zu}", arg->u.str.len);
+			break;
+		case IMAP_ARG_STREAMED:
+			g_string_append_printf(out, "{%" G_GUINT64_FORMAT
+					" bytes elided}", arg->u.streamed_size);
+			break;
+		case IMAP_ARG_LIST:
+			g_string_append_c(out, '(');
+			if (depth < 8)
+				trace_args(out, arg->u.list.items, depth + 1);
+			else
+				g_string_append(out, "...");
+			g_string_append_c(out, ')');
+			break;
+		case IMAP_ARG_EOL:
+			break;
+		}
+	}
+}
+
+static const char *status_name(enum imap_status status)
+{
+	switch (status) {
+	case IMAP_STATUS_OK:
+		return "OK";
+	case IMAP_STATUS_NO:
+		return "NO";
+	case IMAP_STATUS_BAD:
+		return "BAD";
+	case IMAP_STATUS_PREAUTH:
+		return "PREAUTH";
+	case IMAP_STATUS_BYE:
+		return "BYE";
+	case IMAP_STATUS_NONE:
+		break;
+	}
+	return "";
+}
+
+static void trace_response(struct imap_session *session,
+		const struct imap_response *r)
+{
+	GString *line;
+
+	if (!log_trace_enabled())
+		return;
+	line = g_string_new(NULL);
+	if (r->kind == IMAP_RESPONSE_CONTINUATION) {
+		/* During AUTHENTICATE a challenge may echo credentials. */
+		g_string_append(line, "+ <elided>");
+	} else {
+		g_string_append(line, r->kind == IMAP_RESPONSE_TAGGED ?
+				r->tag : "*");
+		if (r->has_number)
+			g_string_append_printf(line, " %u", r->number);
+		if (r->name) {
+			g_string_append_printf(line, " %s", r->name);
+			if (r->args[0].type != IMAP_ARG_EOL) {
+				g_string_append_c(line, ' ');
+				trace_args(line, r->args, 0);
+			}
+		} else {
+			g_string_append_printf(line, " %s",
+					status_name(r->status));
+			if (r->code)
+				g_string_append_printf(line, " [%s%s%s]",
+						r->code, *r->code_raw ? " " : "",
+						r->code_raw);
+			if (*r->text)
+				g_string_append_printf(line, " %s", r->text);
+		}
+	}
+	log_trace_line('S', session->id, line->str, line->len);
+	g_string_free(line, TRUE);
+}
+
+/* --- reading ------------------------------------------------------------ */
+
+const struct imap_response *session_read_response(
+		struct imap_session *session, struct imap_result *result)
+{
+	GError *error = NULL;
+
+	if (session->dead) {
+		session_set_result(result, IMAP_RESULT_SESSION, NULL,
+				"connection is closed");
+		return NULL;
+	}
+	for (;;) {
+		if (session->input_start < session->input_end) {
+			size_t consumed = 0;
+			enum imap_parse_result r = imap_parser_feed(
+					session->parser,
+					session->input + session->input_start,
+					session->input_end - session->input_start,
+					&consumed);
+
+			session->input_start += consumed;
+			if (r == IMAP_PARSE_RESPONSE) {
+				const struct imap_response *resp =
+					imap_parser_response(session->parser);
+
+				trace_response(session, resp);
+				return resp;
+			}
+			if (r == IMAP_PARSE_ERROR) {
+				session_set_result(result, IMAP_RESULT_SESSION,
+						NULL, "bad response from server: %s",
+						imap_parser_error(session->parser));
+				log_warning("connection %u: %s", session->id,
+						result->text);
+				session_kill(session);
+				return NULL;
+			}
+		}
+		session->input_start = 0;
+		session->input_end = 0;
+		ssize_t n = imap_transport_read(session->transport,
+				session->input, SESSION_INPUT_SIZE,
+				session->timeout_ms, &error);
+		if (n > 0) {
+			session->input_end = (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			if (session->bye)
+				session_set_result(result, IMAP_RESULT_SESSION,
+						NULL, "server closed the connection: %s",
+						session->bye_text);
+			else
+				session_set_result(result, IMAP_RESULT_SESSION,
+						NULL, "server closed the connection");
+		} else {
+			session_set_result(result, IMAP_RESULT_SESSION, NULL,
+					"%s", error->message);
+			result->timed_out = g_error_matches(error,
+					IMAP_TRANSPORT_ERROR,
+					IMAP_TRANSPORT_ERROR_TIMEOUT);
+			g_clear_error(&error);
+		}
+		session_kill(session);
+		return NULL;
+	}
+}
+
+/* --- state ------------------------------------------------------------ */
+
+static const struct {
+	const char *name;
+	uint32_t bit;
+} capability_names[] = {
+	{ "IMAP4REV1", IMAP_CAP_IMAP4REV1 },
+	{ "STARTTLS", IMAP_CAP_STARTTLS },
+	{ "LOGINDISABLED", IMAP_CAP_LOGINDISABLED },
+	{ "AUTH=PLAIN", IMAP_CAP_AUTH_PLAIN },
+	{ "SASL-IR", IMAP_CAP_SASL_IR },
+	{ "LITERAL+", IMAP_CAP_LITERAL_PLUS },
+	{ "LITERAL-", IMAP_CAP_LITERAL_MINUS },
+	{ "ENABLE", IMAP_CAP_ENABLE },
+	{ "CONDSTORE", IMAP_CAP_CONDSTORE },
+	{ "QRESYNC", IMAP_CAP_QRESYNC },
+	{ "UIDPLUS", IMAP_CAP_UIDPLUS },
+	{ "MOVE", IMAP_CAP_MOVE },
+	{ "IDLE", IMAP_CAP_IDLE },
+	{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
+	{ "LIST-EXTENDED", IMAP_CAP_LIST_EXTENDED },
+	{ "UTF8=ACCEPT", IMAP_CAP_UTF8_ACCEPT },
+	{ "NAMESPACE", IMAP_CAP_NAMESPACE },
+	{ "OBJECTID", IMAP_CAP_OBJECTID },
+	{ "LIST-STATUS", IMAP_CAP_LIST_STATUS },
+	{ "ID", IMAP_CAP_ID },
+	{ "ESEARCH", IMAP_CAP_ESEARCH },
+};
+
+void session_parse_capabilities(struct imap_session *session,
+		const struct imap_arg *args)
+{
+	uint32_t caps = 0;
+
+	for (const struct imap_arg *arg = args; arg->type != IMAP_ARG_EOL;
+			arg++) {
+		for (size_t i = 0; i < G_N_ELEMENTS(capability_names); i++) {
+			if (imap_arg_atom_equals(arg, capability_names[i].name))
+				caps |= capability_names[i].bit;
+		}
+	}
+	session->capabilities = caps;
+	session->capabilities_known = true;
+}
+
+static void session_parse_enabled(struct imap_session *session,
+		const struct imap_arg *args)
+{
+	for (const struct imap_arg *arg = args; arg->type != IMAP_ARG_EOL;
+			arg++) {
+		if (imap_arg_atom_equals(arg, "CONDSTORE"))
+			session->enabled |= IMAP_ENABLED_CONDSTORE;
+		else if (imap_arg_atom_equals(arg, "UTF8=ACCEPT"))
+			session->enabled |= IMAP_ENABLED_UTF8_ACCEPT;
+	}
+}
+
+/* Response codes carry state wherever they appear (untagged OK, tagged
+ * OK of SELECT or LOGIN). */
+static void session_handle_code(struct imap_session *session,
+		const struct imap_response *r)
+{
+	const struct imap_arg *args = r->code_args;
+
+	if (!r->code)
+		return;
+	if (strcmp(r->code, "CAPABILITY") == 0) {
+		session_parse_capabilities(session, args);
+	} else if (strcmp(r->code, "UIDVALIDITY") == 0) {
+		imap_arg_get_uint32(&args[0], &session->selected.uidvalidity);
+	} else if (strcmp(r->code, "UIDNEXT") == 0) {
+		imap_arg_get_uint32(&args[0], &session->selected.uidnext);
+	} else if (strcmp(r->code, "HIGHESTMODSEQ") == 0) {
+		imap_arg_get_uint64(&args[0],
+				&session->selected.highestmodseq);
+	} else if (strcmp(r->code, "NOMODSEQ") == 0) {
+		session->selected.highestmodseq = 0;
+	} else if (strcmp(r->code, "READ-ONLY") == 0) {
+		session->selected.read_only = true;
+	} else if (strcmp(r->code, "READ-WRITE") == 0) {
+		session->selected.read_only = false;
+	} else if (strcmp(r->code, "ALERT") == 0) {
+		log_warning("server alert: %s", r->text);
+	}
+}
+
+static uint32_t fetch_uid(const struct imap_arg *items)
+{
+	uint32_t uid = 0;
+
+	for (const struct imap_arg *a = items; a->type != IMAP_ARG_EOL &&
+			a[1].type != IMAP_ARG_EOL; a += 2) {
+		if (imap_arg_atom_equals(a, "UID") &&
+				imap_arg_get_uint32(&a[1], &uid))
+			return uid;
+	}
+	return 0;
+}
+
+static void session_report_fetch(struct imap_session *session,
+		const struct imap_response *r, const struct imap_arg *items,
+		uint32_t uid)
+{
+	const struct imap_arg *flags = NULL;
+	uint64_t modseq = 0;
+
+	for (const struct imap_arg *a = items; a->type != IMAP_ARG_EOL &&
+			a[1].type != IMAP_ARG_EOL; a += 2) {
+		const struct imap_arg *inner;
+		size_t n;
+
+		if (imap_arg_atom_equals(a, "FLAGS") &&
+				a[1].type == IMAP_ARG_LIST)
+			flags = &a[1];
+		else if (imap_arg_atom_equals(a, "MODSEQ") &&
+				imap_arg_get_list(&a[1], &inner, &n) && n == 1)
+			imap_arg_get_uint64(&inner[0], &modseq);
+	}
+	if (uid == 0)
+		uid = msgmap_uid(session->msgmap, r->number);
+	if (flags && uid != 0 && session->selected.name &&
+			session->events.flags)
+		session->events.flags(session->events.ctx,
+				session->selected.name,
+				session->selected.uidvalidity, uid,
+				flags->u.list.items, modseq);
+}
+
+void session_handle_untagged(struct imap_session *session,
+		const struct imap_response *r)
+{
+	const struct imap_selected *sel = &session->selected;
+	bool claimed = false;
+
+	if (r->status != IMAP_STATUS_NONE) {
+		session_handle_code(session, r);
+		if (r->status == IMAP_STATUS_BYE) {
+			session->bye = true;
+			g_strlcpy(session->bye_text, r->text,
+					sizeof(session->bye_text));
+		}
+		return;
+	}
+	if (strcmp(r->name, "CAPABILITY") == 0) {
+		session_parse_capabilities(session, r->args);
+		return;
+	}
+	if (strcmp(r->name, "ENABLED") == 0) {
+		session_parse_enabled(session, r->args);
+		return;
+	}
+	if (r->has_number && strcmp(r->name, "EXISTS") == 0) {
+		session->selected.exists = r->number;
+		msgmap_set_count(session->msgmap, r->number);
+		if (sel->name && session->events.exists)
+			session->events.exists(session->events.ctx, sel->name,
+					sel->uidvalidity, r->number);
+		return;
+	}
+	if (r->has_number && strcmp(r->name, "EXPUNGE") == 0) {
+		uint32_t uid = msgmap_expunge(session->msgmap, r->number);
+
+		if (session->selected.exists > 0)
+			session->selected.exists--;
+		if (uid != 0 && sel->name && session->events.expunged)
+			session->events.expunged(session->events.ctx,
+					sel->name, sel->uidvalidity, uid);
+		return;
+	}
+
+	if (session->handlers && session->handlers->untagged)
+		claimed = session->handlers->untagged(session->handlers->ctx,
+				r);
+
+	if (r->has_number && strcmp(r->name, "FETCH") == 0) {
+		const struct imap_arg *items;
+		size_t count;
+		uint32_t uid;
+
+		if (!imap_arg_get_list(&r->args[0], &items, &count))
+			return;
+		uid = fetch_uid(items);
+		if (uid != 0)
+			msgmap_learn(session->msgmap, r->number, uid);
+		if (!claimed)
+			session_report_fetch(session, r, items, uid);
+	}
+}
+
+/* --- commands ------------------------------------------------------------ */
+
+static bool session_write(struct imap_session *session, const char *data,
+		size_t len, struct imap_result *result)
+{
+	GError *error = NULL;
+
+	if (imap_transport_write_all(session->transport, data, len,
+				session->timeout_ms, &error))
+		return true;
+	session_set_result(result, IMAP_RESULT_SESSION, NULL, "%s",
+			error->message);
+	result->timed_out = g_error_matches(error, IMAP_TRANSPORT_ERROR,
+			IMAP_TRANSPORT_ERROR_TIMEOUT);
+	g_clear_error(&error);
+	session_kill(session);
+	return false;
+}
+
+static void trace_sent(struct imap_session *session, const GString *shown)
+{
+	if (log_trace_enabled())
+		log_trace_line('C', session->id, shown->str, shown->len);
+}
+
+/* Handle responses until the command's tagged completion (true), or until a
+ * continuation request when want_continuation (true, *continuation set). */
+static bool session_wait(struct imap_session *session, const char *tag,
+		bool want_continuation, const struct imap_response **final,
+		struct imap_result *result)
+{
+	for (;;) {
+		const struct imap_response *r =
+			session_read_response(session, result);
+
+		if (!r)
+			return false;
+		switch (r->kind) {
+		case IMAP_RESPONSE_UNTAGGED:
+			session_handle_untagged(session, r);
+			break;
+		case IMAP_RESPONSE_CONTINUATION:
+			if (want_continuation) {
+				*final = r;
+				return true;
+			}
+			session_set_result(result, IMAP_RESULT_SESSION, NULL,
+					"unexpected continuation request");
+			session_kill(session);
+			return false;
+		case IMAP_RESPONSE_TAGGED:
+			if (strcmp(r->tag, tag) != 0) {
+				session_set_result(result, IMAP_RESULT_SESSION,
+						NULL, "response for unknown tag %s",
+						r->tag);
+				session_kill(session);
+				return false;
+			}
+			session_handle_code(session, r);
+			*final = r;
+			return true;
+		}
+	}
+}
+
+static void result_from_tagged(const struct imap_response *r,
+		struct imap_result *result)
+{
+	enum imap_result_status status = IMAP_RESULT_BAD;
+
+	if (r->status == IMAP_STATUS_OK)
+		status = IMAP_RESULT_OK;
+	else if (r->status == IMAP_STATUS_NO)
+		status = IMAP_RESULT_NO;
+	session_set_result(result, status, r->code, "%s", r->text);
+}
+
+/* Send the command's parts, pausing for the server's go-ahead before each
+ * synchronising literal.  Returns false with result set if the command
+ * ended (rejected, or the connection failed) before it was all sent. */
+static bool session_send(struct imap_session *session, const char *tag,
+		const struct imap_command *cmd, struct imap_result *result)
+{
+	g_autoptr(GString) line = g_string_new(tag);
+	g_autoptr(GString) shown = g_string_new(tag);
+	size_t n = imap_command_part_count(cmd);
+	bool ok = false;
+
+	g_string_append_c(line, ' ');
+	g_string_append_c(shown, ' ');
+	for (size_t i = 0; i < n; i++) {
+		const struct imap_command_part *part =
+			imap_command_part(cmd, i);
+		const struct imap_response *r;
+
+		if (part->kind == IMAP_PART_TEXT) {
+			g_string_append_len(line, part->data->str,
+					(gssize)part->data->len);
+			g_string_append(shown, part->secret ? "<redacted>" :
+					part->data->str);
+			continue;
+		}
+		g_string_append(line, "\r\n");
+		trace_sent(session, shown);
+		if (!session_write(session, line->str, line->len, result))
+			goto out;
+		if (!session_wait(session, tag, true, &r, result))
+			goto out;
+		if (r->kind == IMAP_RESPONSE_TAGGED) {
+			result_from_tagged(r, result);
+			goto out;
+		}
+		if (!session_write(session, part->data->str, part->data->len,
+					result))
+			goto out;
+		memset(line->str, 0, line->len);
+		g_string_truncate(line, 0);
+		g_string_truncate(shown, 0);
+		g_string_append_printf(shown, "<%s literal of %zu bytes>",
+				part->secret ? "secret" : "a",
+				part->data->len);
+	}
+	g_string_append(line, "\r\n");
+	trace_sent(session, shown);
+	ok = session_write(session, line->str, line->len, result);
+out:
+	memset(line->str, 0, line->len);
+	return ok;
+}
+
+bool imap_session_run(struct imap_session *session, struct imap_command *cmd,
+		const struct imap_command_handlers *handlers,
+		struct imap_result *result)
+{
+	char tag[16];
+	const struct imap_response *r;
+	bool done = false;
+
+	if (session->dead) {
+		session_set_result(result, IMAP_RESULT_SESSION, NULL,
+				"connection is closed");
+		imap_command_free(&cmd);
+		return false;
+	}
+	g_snprintf(tag, sizeof(tag), "a%u", ++session->tag_counter);
+	session->handlers = handlers;
+	if (!session_send(session, tag, cmd, result))
+		goto out;
+	while (!done) {
+		if (!session_wait(session, tag, true, &r, result))
+			goto out;
+		if (r->kind == IMAP_RESPONSE_TAGGED) {
+			result_from_tagged(r, result);
+			done = true;
+		} else {
+			char *reply = NULL;
+			g_autoptr(GString) shown = NULL;
+
+			if (handlers && handlers->continuation)
+				reply = handlers->continuation(handlers->ctx,
+						r->text);
+			/* "*" cancels an AUTHENTICATE exchange. */
+			shown = g_string_new(reply ? "<redacted>" : "*");
+			if (!reply)
+				reply = g_strdup("*");
+			log_trace_line('C', session->id, shown->str,
+					shown->len);
+			size_t len = strlen(reply);
+			char *wire = g_strconcat(reply, "\r\n", NULL);
+			bool sent = session_write(session, wire, len + 2,
+					result);
+
+			memset(wire, 0, len + 2);
+			memset(reply, 0, len);
+			g_free(wire);
+			g_free(reply);
+			if (!sent)
+				goto out;
+		}
+	}
+out:
+	session->handlers = NULL;
+	imap_command_free(&cmd);
+	return result->status == IMAP_RESULT_OK;
+}
+
+bool imap_session_select(struct imap_session *session, const char *mailbox,
+		bool read_only, struct imap_result *result)
+{
+	struct imap_command *cmd;
+	bool utf8 = session->enabled & IMAP_ENABLED_UTF8_ACCEPT;
+
+	if (session->selected.name &&
+			strcmp(session->selected.name, mailbox) == 0 &&
+			(session->selected.read_only == read_only ||
+			 !session->selected.read_only)) {
+		session_set_result(result, IMAP_RESULT_OK, NULL, "selected");
+		return true;
+	}
+	/* Whatever happens now, the old mailbox is no longer selected, and
+	 * responses to come describe the new one. */
+	g_clear_pointer(&session->selected.name, g_free);
+	memset(&session->selected, 0, sizeof(session->selected));
+	msgmap_reset(session->msgmap, 0);
+
+	session->selected.read_only = read_only;
+	cmd = imap_command_new(read_only ? "EXAMINE" : "SELECT");
+	imap_command_append_string(cmd, mailbox, strlen(mailbox), utf8,
+			false);
+	if (!imap_session_run(session, cmd, NULL, result))
+		return false;
+	session->selected.name = g_strdup(mailbox);
+	msgmap_set_count(session->msgmap, session->selected.exists);
+	return true;
+}
+
+bool imap_session_poll(struct imap_session *session)
+{
+	struct imap_result result;
+
+	if (session->dead)
+		return false;
+	/* Complete responses already buffered, then whatever the socket has:
+	 * a response that has started is read to its end (bounded by the
+	 * timeout, as always). */
+	while (session->input_start < session->input_end ||
+			imap_transport_readable(session->transport)) {
+		const struct imap_response *r =
+			session_read_response(session, &result);
+
+		if (!r)
+			return false;
+		if (r->kind != IMAP_RESPONSE_UNTAGGED) {
+			log_warning("connection %u: unexpected response "
+					"while idle", session->id);
+			session_kill(session);
+			return false;
+		}
+		session_handle_untagged(session, r);
+		if (session->bye) {
+			session_kill(session);
+			return false;
+		}
+	}
+	return true;
+}
+
+void imap_session_close(struct imap_session **session)
+{
+	struct imap_session *s = *session;
+
+	if (!s)
+		return;
+	if (!s->dead && !s->bye) {
+		struct imap_result result;
+
+		/* Courtesy only: a silent server must not hold up unmount
+		 * for long. */
+		s->timeout_ms = MIN(s->timeout_ms, LOGOUT_TIMEOUT_MS);
+		imap_session_run(s, imap_command_new("LOGOUT"), NULL, &result);
+	}
+	session_free(s);
+	*session = NULL;
+}
+
+/* --- errors ------------------------------------------------------------ */
+
+int imap_result_errno(const struct imap_result *result)
+{
+	static const struct {
+		const char *code;
+		int errnum;
+	} codes[] = {
+		{ "NONEXISTENT", ENOENT },
+		{ "TRYCREATE", ENOENT },
+		{ "EXPUNGEISSUED", ENOENT },
+		{ "ALREADYEXISTS", EEXIST },
+		{ "NOPERM", EACCES },
+		{ "AUTHORIZATIONFAILED", EACCES },
+		{ "AUTHENTICATIONFAILED", EACCES },
+		{ "OVERQUOTA", EDQUOT },
+		{ "LIMIT", EFBIG },
+		{ "TOOBIG", EFBIG },
+		{ "INUSE", EAGAIN },
+		{ "UNAVAILABLE", EAGAIN },
+		{ "THROTTLED", EAGAIN },
+		{ "CANNOT", EPERM },
+		{ "SERVERBUG", EIO },
+		{ "CLIENTBUG", EIO },
+		{ "CORRUPTION", EIO },
+	};
+
+	switch (result->status) {
+	case IMAP_RESULT_OK:
+		return 0;
+	case IMAP_RESULT_SESSION:
+		return result->timed_out ? ETIMEDOUT : EIO;
+	case IMAP_RESULT_BAD:
+		return EIO;
+	case IMAP_RESULT_NO:
+		break;
+	}
+	for (size_t i = 0; i < G_N_ELEMENTS(codes); i++) {
+		if (strcmp(result->code, codes[i].code) == 0)
+			return codes[i].errnum;
+	}
+	return EIO;
+}

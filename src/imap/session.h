@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * One IMAP connection: greeting, STARTTLS, capabilities, authentication,
+ * commands and their responses, and the state of the selected mailbox.
+ *
+ * A session is used by one thread at a time (the pool hands it out).  Every
+ * wait is bounded by the configured timeout, which restarts whenever bytes
+ * arrive, so a large body on a slow link is fine but a silent server is not.
+ * When the connection breaks or the server sends something the parser
+ * rejects, the session is dead: the command in flight fails with
+ * IMAP_RESULT_SESSION and the pool opens a new connection next time.
+ *
+ * Untagged responses are routed by what they are, not by which command is in
+ * flight: a command's handler sees the data it asked for, and changes to
+ * the selected mailbox (EXISTS, EXPUNGE, FETCH FLAGS) that nobody asked for
+ * go to the session's event handlers, whatever command they came with.
+ */
+#ifndef IMAPFS_IMAP_SESSION_H
+#define IMAPFS_IMAP_SESSION_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "imap/command.h"
+#include "imap/parser.h"
+#include "imap/transport.h"
+
+#define IMAP_SESSION_ERROR (imap_session_error_quark())
+GQuark imap_session_error_quark(void);
+
+enum imap_session_error {
+	IMAP_SESSION_ERROR_GREETING,	/* BYE or garbage instead of OK */
+	IMAP_SESSION_ERROR_NO_STARTTLS,
+	IMAP_SESSION_ERROR_INSECURE,	/* would need cleartext credentials */
+	IMAP_SESSION_ERROR_AUTH_FAILED,
+	IMAP_SESSION_ERROR_NO_MECHANISM,
+	IMAP_SESSION_ERROR_PROTOCOL,
+	IMAP_SESSION_ERROR_NO_PASSWORD,
+};
+
+enum imap_security {
+	IMAP_SECURITY_TLS,	/* imaps:// */
+	IMAP_SECURITY_STARTTLS,	/* imap://, upgrade required */
+	IMAP_SECURITY_NONE,	/* imap:// with -o plaintext, or a tunnel */
+};
+
+enum imap_auth_mechanism {
+	IMAP_AUTH_AUTO,		/* AUTHENTICATE PLAIN if offered, else LOGIN */
+	IMAP_AUTH_PLAIN,
+	IMAP_AUTH_LOGIN,
+};
+
+/* Returns the password (borrowed: it must outlive the session) or NULL
+ * with *error set. */
+typedef const char *imap_password_fn(void *ctx, GError **error);
+
+struct imap_session_config {
+	enum imap_security security;
+	char *host;		/* for TCP and certificate checks */
+	uint16_t port;
+	char *tunnel;		/* command, or NULL for TCP */
+	struct imap_tls_config tls;
+	int timeout_ms;
+	char *user;
+	enum imap_auth_mechanism mechanism;
+	imap_password_fn *password;
+	void *password_ctx;
+};
+
+/* Capabilities that change what we send. */
+enum imap_capability {
+	IMAP_CAP_IMAP4REV1 = 1u << 0,
+	IMAP_CAP_STARTTLS = 1u << 1,
+	IMAP_CAP_LOGINDISABLED = 1u << 2,
+	IMAP_CAP_AUTH_PLAIN = 1u << 3,
+	IMAP_CAP_SASL_IR = 1u << 4,
+	IMAP_CAP_LITERAL_PLUS = 1u << 5,
+	IMAP_CAP_LITERAL_MINUS = 1u << 6,
+	IMAP_CAP_ENABLE = 1u << 7,
+	IMAP_CAP_CONDSTORE = 1u << 8,
+	IMAP_CAP_QRESYNC = 1u << 9,
+	IMAP_CAP_UIDPLUS = 1u << 10,
+	IMAP_CAP_MOVE = 1u << 11,
+	IMAP_CAP_IDLE = 1u << 12,
+	IMAP_CAP_SPECIAL_USE = 1u << 13,
+	IMAP_CAP_LIST_EXTENDED = 1u << 14,
+	IMAP_CAP_UTF8_ACCEPT = 1u << 15,
+	IMAP_CAP_NAMESPACE = 1u << 16,
+	IMAP_CAP_OBJECTID = 1u << 17,
+	IMAP_CAP_LIST_STATUS = 1u << 18,
+	IMAP_CAP_ID = 1u << 19,
+	IMAP_CAP_ESEARCH = 1u << 20,
+};
+
+/* Extensions switched on with ENABLE. */
+enum imap_enabled {
+	IMAP_ENABLED_CONDSTORE = 1u << 0,
+	IMAP_ENABLED_UTF8_ACCEPT = 1u << 1,
+};
+
+/* How a command ended.  Statuses escalate: NO and BAD concern only the
+ * command; SESSION means the connection is gone (or must be dropped). */
+enum imap_result_status {
+	IMAP_RESULT_OK,
+	IMAP_RESULT_NO,
+	IMAP_RESULT_BAD,
+	IMAP_RESULT_SESSION,
+};
+
+struct imap_result {
+	enum imap_result_status status;
+	char code[32];		/* response code name ("TRYCREATE"), or "" */
+	bool timed_out;		/* SESSION because the server went silent */
+	char text[256];		/* the server's text, or what went wrong */
+};
+
+/* The selected mailbox as the server described it. */
+struct imap_selected {
+	char *name;		/* raw server name; NULL when none */
+	bool read_only;
+	uint32_t exists;
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;	/* 0: unknown or NOMODSEQ */
+};
+
+/* Unsolicited changes to the selected mailbox. */
+struct imap_session_events {
+	/* A message's flags as the server reports them now. */
+	void (*flags)(void *ctx, const char *mailbox, uint32_t uidvalidity,
+			uint32_t uid, const struct imap_arg *flags,
+			uint64_t modseq);
+	/* A message left the mailbox (only when its UID is known). */
+	void (*expunged)(void *ctx, const char *mailbox, uint32_t uidvalidity,
+			uint32_t uid);
+	/* The message count changed (new mail, or expunges). */
+	void (*exists)(void *ctx, const char *mailbox, uint32_t uidvalidity,
+			uint32_t count);
+	void *ctx;
+};
+
+/* What a command wants to see while it runs. */
+struct imap_command_handlers {
+	/* Each untagged data response.  Return true when the response was
+	 * this command's own data (a listing), so that it is not also
+	 * reported as an unsolicited change. */
+	bool (*untagged)(void *ctx, const struct imap_response *response);
+	enum imap_literal_action (*literal_begin)(void *ctx,
+			const struct imap_literal_info *info);
+	void (*literal_data)(void *ctx, const void *data, size_t len);
+	void (*literal_end)(void *ctx);
+	/* A continuation request "+ text" beyond those for literals
+	 * (AUTHENTICATE).  Return the line to send (without CRLF; freed by
+	 * the session after wiping it), or NULL to cancel the command. */
+	char *(*continuation)(void *ctx, const char *text);
+	void *ctx;
+};
+
+struct imap_session;
+
+/* Connect, secure, authenticate.  On failure, *error says what failed in
+ * a way that can be shown to the user as one line. */
+struct imap_session *imap_session_open(const struct imap_session_config *cfg,
+		unsigned connection_id, const struct imap_session_events *events,
+		GError **error);
+/* LOGOUT (briefly, when the session is healthy) and close. */
+void imap_session_close(struct imap_session **session);
+
+unsigned imap_session_id(const struct imap_session *session);
+bool imap_session_is_dead(const struct imap_session *session);
+uint32_t imap_session_capabilities(const struct imap_session *session);
+uint32_t imap_session_enabled(const struct imap_session *session);
+const struct imap_selected *imap_session_selected(
+		const struct imap_session *session);
+
+/*
+ * Run one command to its tagged completion.  Takes ownership of cmd.
+ * handlers may be NULL.  Returns result->status == IMAP_RESULT_OK.
+ */
+bool imap_session_run(struct imap_session *session, struct imap_command *cmd,
+		const struct imap_command_handlers *handlers,
+		struct imap_result *result);
+
+/*
+ * EXAMINE (read_only) or SELECT a mailbox unless it is already selected in
+ * that mode.  On success imap_session_selected() describes it.
+ */
+bool imap_session_select(struct imap_session *session, const char *mailbox,
+		bool read_only, struct imap_result *result);
+
+/* Read and handle whatever the server sent unasked while the session sat
+ * idle, without waiting.  Returns false if the session turned out dead. */
+bool imap_session_poll(struct imap_session *session);
+
+/* Map a failed result to an errno, in one place (table of response codes,
+ * few exceptions). */
+int imap_result_errno(const struct imap_result *result);
+
+#endif

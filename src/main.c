@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * imapfs: mount an IMAP account as a directory tree.
+ *
+ * The order matters: options, then the first connection and LIST (so that a
+ * bad password or certificate fails here, with one line, before anything is
+ * mounted), then the mount, then detaching, then the request loop.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <fuse_lowlevel.h>
+#include <glib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "credentials.h"
+#include "fs/fs.h"
+#include "log.h"
+#include "options.h"
+#include "store/account.h"
+
+/* Where the password comes from, asked at most once per mount and kept
+ * (only in memory) for the connections opened later. */
+struct password_source {
+	const struct imapfs_options *opts;
+	GMutex lock;
+	char *secret;
+};
+
+static const char *password_get(void *ctx, GError **error)
+{
+	struct password_source *src = ctx;
+	const char *secret;
+
+	g_mutex_lock(&src->lock);
+	if (!src->secret) {
+		if (src->opts->passfile)
+			src->secret = credentials_read_passfile(
+					src->opts->passfile, error);
+		else if (src->opts->passcmd)
+			src->secret = credentials_run_passcmd(
+					src->opts->passcmd, error);
+		else
+			src->secret = credentials_prompt("IMAP password: ",
+					error);
+	}
+	secret = src->secret;
+	g_mutex_unlock(&src->lock);
+	return secret;
+}
+
+static void fail(const char *what, GError *error)
+{
+	/* One line, saying what failed: that is the contract. */
+	if (error)
+		fprintf(stderr, "imapfs: %s%s%s\n", what ? what : "",
+				what ? ": " : "", error->message);
+	else
+		fprintf(stderr, "imapfs: %s\n", what);
+	g_clear_error(&error);
+}
+
+static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *fopts,
+		unsigned connections)
+{
+	struct fuse_loop_config *loop;
+	int rc;
+
+	if (fopts->singlethread)
+		return fuse_session_loop(se);
+	loop = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_clone_fd(loop, (unsigned)fopts->clone_fd);
+	/* libfuse's "not given" is UINT_MAX, which it then complains of. */
+	if (fopts->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(loop, fopts->max_idle_threads);
+	/* Workers block on the server; a few more than connections lets
+	 * cached reads through while every connection is busy. */
+	fuse_loop_cfg_set_max_threads(loop, fopts->max_threads > 0 &&
+			fopts->max_threads <= 1000 ? fopts->max_threads :
+			connections * 2 + 4);
+	rc = fuse_session_loop_mt(se, loop);
+	fuse_loop_cfg_destroy(loop);
+	return rc;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct imapfs_options opts;
+	struct store_account_config cfg = { 0 };
+	struct password_source password = { 0 };
+	struct fuse_cmdline_opts fopts = { 0 };
+	struct store_account *account = NULL;
+	struct imapfs_fs *fs = NULL;
+	struct fuse_session *se = NULL;
+	g_autofree char *fsname = NULL;
+	GError *error = NULL;
+	int rc = 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!options_parse_args(&args, &opts, &error)) {
+		fail(NULL, error);
+		goto out;
+	}
+	if (opts.show_help) {
+		options_print_usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		rc = 0;
+		goto out;
+	}
+	if (opts.show_version) {
+		printf("imapfs %s\nFUSE library %s\n", IMAPFS_VERSION,
+				fuse_pkgversion());
+		rc = 0;
+		goto out;
+	}
+	if (!options_apply_config(&opts, NULL, &error) ||
+			!options_resolve(&opts, &cfg, &error)) {
+		fail(NULL, error);
+		goto out;
+	}
+	if (fuse_parse_cmdline(&args, &fopts) != 0)
+		goto out;
+	if (!fopts.mountpoint) {
+		fail("no mount point given; see imapfs --help", NULL);
+		goto out;
+	}
+	log_set_verbosity(opts.verbose || fopts.debug ? LOG_LEVEL_DEBUG :
+			LOG_LEVEL_WARNING, LOG_AREA_ALL);
+	log_set_trace(opts.trace);
+	if (cfg.session.tls.insecure)
+		fprintf(stderr, "imapfs: WARNING: tls_insecure: the server's "
+				"certificate is NOT verified; anyone on the "
+				"path can read your mail and password\n");
+
+	g_mutex_init(&password.lock);
+	password.opts = &opts;
+	cfg.session.password = password_get;
+	cfg.session.password_ctx = &password;
+
+	account = store_account_new(&cfg, &error);
+	if (!account) {
+		fail("cache", error);
+		goto out;
+	}
+	if (!store_account_connect(account, &error)) {
+		fail(NULL, error);
+		goto out;
+	}
+
+	/* A comma in the account name would end the option early. */
+	fsname = g_strdup_printf("-ofsname=imapfs#%s", cfg.name);
+	g_strdelimit(fsname + strlen("-ofsname="), ",", '_');
+	fuse_opt_add_arg(&args, "-osubtype=imapfs,default_permissions");
+	fuse_opt_add_arg(&args, fsname);
+
+	fs = imapfs_fs_new(account);
+	se = fuse_session_new(&args, &imapfs_fs_ops, sizeof(imapfs_fs_ops),
+			fs);
+	if (!se)
+		goto out;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, fopts.mountpoint) != 0)
+		goto out_signals;
+	fuse_daemonize(fopts.foreground);
+	if (!fopts.foreground)
+		log_use_syslog();
+	fs->notifier = fs_notifier_start(se);
+
+	rc = run_loop(se, &fopts, cfg.connections) ? 1 : 0;
+
+	fs_notifier_stop(&fs->notifier);
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out:
+	imapfs_fs_free(&fs);
+	store_account_free(&account);
+	if (password.secret)
+		credentials_secret_free(password.secret);
+	if (password.opts)
+		g_mutex_clear(&password.lock);
+	options_account_clear(&cfg);
+	options_clear(&opts);
+	free(fopts.mountpoint);
+	fuse_opt_free_args(&args);
+	return rc;
+}

@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The account: connection pool, body cache and mailbox tree, and the
+ * routing of unsolicited server news to the mailbox it concerns.
+ */
+#include "store/account.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "imap/pool.h"
+#include "log.h"
+#include "store/mailbox.h"
+
+struct store_account {
+	struct store_account_config cfg;	/* borrowed strings */
+	struct body_cache *cache;
+	struct imap_pool *pool;
+	struct imap_session_events events;
+
+	GMutex tree_lock;
+	struct store_node *root;
+	GHashTable *mailboxes;		/* raw name -> store_mailbox,
+					 * borrowed from the nodes */
+	gint64 tree_listed_at;
+	bool tree_listing;
+};
+
+static struct store_node *node_new(struct store_node *parent,
+		const char *display, const char *raw_name)
+{
+	struct store_node *node = g_new0(struct store_node, 1);
+
+	node->display = g_strdup(display);
+	node->raw_name = g_strdup(raw_name);
+	node->parent = parent;
+	node->children = g_ptr_array_new();
+	if (parent)
+		g_ptr_array_add(parent->children, node);
+	return node;
+}
+
+static void node_free(struct store_node *node)
+{
+	for (guint i = 0; i < node->children->len; i++)
+		node_free(g_ptr_array_index(node->children, i));
+	g_ptr_array_free(node->children, TRUE);
+	store_mailbox_free(&node->mailbox);
+	g_free(node->display);
+	g_free(node->raw_name);
+	g_free(node->specialuse);
+	g_free(node);
+}
+
+/* --- events: one path for all unsolicited news --------------------------- */
+
+static struct store_mailbox *account_mailbox(struct store_account *account,
+		const char *raw_name)
+{
+	struct store_mailbox *mb;
+
+	g_mutex_lock(&account->tree_lock);
+	mb = g_hash_table_lookup(account->mailboxes, raw_name);
+	g_mutex_unlock(&account->tree_lock);
+	return mb;
+}
+
+static void event_flags(void *ctx, const char *mailbox, uint32_t uidvalidity,
+		uint32_t uid, const struct imap_arg *flags, uint64_t modseq)
+{
+	struct store_mailbox *mb = account_mailbox(ctx, mailbox);
+
+	if (mb)
+		store_mailbox_apply_flags(mb, uidvalidity, uid, flags, modseq);
+}
+
+static void event_expunged(void *ctx, const char *mailbox,
+		uint32_t uidvalidity, uint32_t uid)
+{
+	struct store_mailbox *mb = account_mailbox(ctx, mailbox);
+
+	if (mb)
+		store_mailbox_apply_expunge(mb, uidvalidity, uid);
+}
+
+static void event_exists(void *ctx, const char *mailbox, uint32_t uidvalidity,
+		uint32_t count)
+{
+	struct store_mailbox *mb = account_mailbox(ctx, mailbox);
+
+	if (mb)
+		store_mailbox_apply_exists(mb, uidvalidity, count);
+}
+
+/* --- life cycle ------------------------------------------------------------ */
+
+struct store_account *store_account_new(
+		const struct store_account_config *cfg, GError **error)
+{
+	struct store_account *account = g_new0(struct store_account, 1);
+
+	account->cfg = *cfg;
+	account->cache = body_cache_open(cfg->cache_dir, cfg->name,
+			cfg->cache_max, error);
+	if (!account->cache) {
+		g_free(account);
+		return NULL;
+	}
+	account->events = (struct imap_session_events) {
+		.flags = event_flags,
+		.expunged = event_expunged,
+		.exists = event_exists,
+		.ctx = account,
+	};
+	account->pool = imap_pool_new(&account->cfg.session, &account->events,
+			cfg->connections);
+	g_mutex_init(&account->tree_lock);
+	account->root = node_new(NULL, "", NULL);
+	account->root->attrs = STORE_NODE_NOSELECT;
+	account->mailboxes = g_hash_table_new(g_str_hash, g_str_equal);
+	return account;
+}
+
+void store_account_free(struct store_account **account)
+{
+	struct store_account *a = *account;
+
+	if (!a)
+		return;
+	imap_pool_free(&a->pool);
+	g_hash_table_destroy(a->mailboxes);
+	node_free(a->root);
+	g_mutex_clear(&a->tree_lock);
+	body_cache_close(&a->cache);
+	g_free(a);
+	*account = NULL;
+}
+
+const struct store_account_config *store_account_config(
+		const struct store_account *account)
+{
+	return &account->cfg;
+}
+
+struct body_cache *store_account_cache(struct store_account *account)
+{
+	return account->cache;
+}
+
+struct imap_pool *store_account_pool(struct store_account *account)
+{
+	return account->pool;
+}
+
+struct store_node *store_account_root(struct store_account *account)
+{
+	return account->root;
+}
+
+/* --- the tree ------------------------------------------------------------ */
+
+struct listed_mailbox {
+	char *raw_name;
+	char delimiter;
+	unsigned attrs;
+	char *specialuse;
+};
+
+static void listed_mailbox_free(gpointer p)
+{
+	struct listed_mailbox *m = p;
+
+	g_free(m->raw_name);
+	g_free(m->specialuse);
+	g_free(m);
+}
+
+static const char *const special_uses[] = {
+	"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Important",
+	"\\Junk", "\\Sent", "\\Trash",
+};
+
+static bool list_untagged(void *ctx, const struct imap_response *r)
+{
+	GPtrArray *listed = ctx;
+	const struct imap_arg *attrs;
+	size_t nattrs;
+	const char *delim, *name;
+	struct listed_mailbox *m;
+	GString *specialuse;
+
+	if (!r->name || strcmp(r->name, "LIST") != 0)
+		return false;
+	if (!imap_arg_get_list(&r->args[0], &attrs, &nattrs) ||
+			!imap_arg_get_nstring(&r->args[1], &delim) ||
+			!imap_arg_get_astring(&r->args[2], &name)) {
+		log_warning("ignoring a malformed LIST response");
+		return true;
+	}
+	if (delim && strlen(delim) != 1) {
+		log_warning("ignoring %s: odd hierarchy delimiter", name);
+		return true;
+	}
+	m = g_new0(struct listed_mailbox, 1);
+	/* INBOX is case-insensitive; everything else is exact. */
+	m->raw_name = g_ascii_strcasecmp(name, "INBOX") == 0 ?
+		g_strdup("INBOX") : g_strdup(name);
+	m->delimiter = delim ? delim[0] : '\0';
+	specialuse = g_string_new(NULL);
+	for (size_t i = 0; i < nattrs; i++) {
+		if (imap_arg_atom_equals(&attrs[i], "\\Noselect") ||
+				imap_arg_atom_equals(&attrs[i], "\\NonExistent"))
+			m->attrs |= STORE_NODE_NOSELECT;
+		else if (imap_arg_atom_equals(&attrs[i], "\\NoInferiors"))
+			m->attrs |= STORE_NODE_NOINFERIORS;
+		for (size_t j = 0; j < G_N_ELEMENTS(special_uses); j++) {
+			if (!imap_arg_atom_equals(&attrs[i], special_uses[j]))
+				continue;
+			if (specialuse->len)
+				g_string_append_c(specialuse, ' ');
+			g_string_append(specialuse, special_uses[j]);
+		}
+	}
+	m->specialuse = specialuse->len ? g_string_free(specialuse, FALSE) :
+		(g_string_free(specialuse, TRUE), NULL);
+	g_ptr_array_add(listed, m);
+	return true;
+}
+
+static struct store_node *find_child(struct store_node *node,
+		const char *display)
+{
+	for (guint i = 0; i < node->children->len; i++) {
+		struct store_node *child = g_ptr_array_index(node->children, i);
+
+		if (strcmp(child->display, display) == 0)
+			return child;
+	}
+	return NULL;
+}
+
+static void mark_gone(struct store_node *node)
+{
+	for (guint i = 0; i < node->children->len; i++) {
+		struct store_node *child = g_ptr_array_index(node->children, i);
+
+		child->gone = true;
+		mark_gone(child);
+	}
+}
+
+/* Put one listed mailbox into the tree.  Tree lock held. */
+static void tree_add(struct store_account *account,
+		const struct listed_mailbox *m, enum names_charset charset)
+{
+	char **parts = names_split(m->raw_name, m->delimiter);
+	struct store_node *node = account->root;
+	GString *raw = g_string_new(NULL);
+	guint n = g_strv_length(parts);
+
+	for (guint i = 0; i < n; i++) {
+		char *display = names_part_to_display(parts[i],
+				strlen(parts[i]), charset);
+		struct store_node *child = find_child(node, display);
+
+		if (i > 0)
+			g_string_append_c(raw, m->delimiter);
+		g_string_append(raw, parts[i]);
+		if (!child) {
+			child = node_new(node, display, raw->str);
+			child->attrs = STORE_NODE_IMPLIED | STORE_NODE_NOSELECT;
+		}
+		child->gone = false;
+		g_free(display);
+		node = child;
+	}
+	node->attrs = m->attrs;
+	g_free(node->specialuse);
+	node->specialuse = g_strdup(m->specialuse);
+	if (!(m->attrs & STORE_NODE_NOSELECT) && !node->mailbox) {
+		node->mailbox = store_mailbox_new(account, m->raw_name);
+		g_hash_table_insert(account->mailboxes,
+				(char *)store_mailbox_name(node->mailbox),
+				node->mailbox);
+	}
+	g_string_free(raw, TRUE);
+	g_strfreev(parts);
+}
+
+/* LIST everything.  No lock held while the command runs. */
+static bool account_list(struct store_account *account, GError **error)
+{
+	GPtrArray *listed = g_ptr_array_new_with_free_func(
+			listed_mailbox_free);
+	struct imap_command_handlers handlers = {
+		.untagged = list_untagged,
+		.ctx = listed,
+	};
+	struct imap_session *session;
+	struct imap_result result;
+	enum names_charset charset;
+	uint32_t caps;
+	bool ok;
+
+	session = imap_pool_acquire(account->pool, NULL, error);
+	if (!session) {
+		g_ptr_array_unref(listed);
+		return false;
+	}
+	caps = imap_session_capabilities(session);
+	charset = (imap_session_enabled(session) & IMAP_ENABLED_UTF8_ACCEPT) ?
+		NAMES_UTF8 : NAMES_MUTF7;
+	ok = imap_session_run(session, imap_command_new(
+				(caps & IMAP_CAP_SPECIAL_USE) &&
+				(caps & IMAP_CAP_LIST_EXTENDED) ?
+				"LIST \"\" \"*\" RETURN (SPECIAL-USE)" :
+				"LIST \"\" \"*\""), &handlers, &result);
+	imap_pool_release(account->pool, session);
+	if (!ok) {
+		g_set_error(error, IMAP_SESSION_ERROR,
+				IMAP_SESSION_ERROR_PROTOCOL,
+				"cannot list mailboxes: %s", result.text);
+		g_ptr_array_unref(listed);
+		return false;
+	}
+
+	g_mutex_lock(&account->tree_lock);
+	mark_gone(account->root);
+	for (guint i = 0; i < listed->len; i++)
+		tree_add(account, g_ptr_array_index(listed, i), charset);
+	account->tree_listed_at = g_get_monotonic_time();
+	g_mutex_unlock(&account->tree_lock);
+	g_ptr_array_unref(listed);
+	return true;
+}
+
+bool store_account_connect(struct store_account *account, GError **error)
+{
+	return account_list(account, error);
+}
+
+void store_account_refresh_tree(struct store_account *account)
+{
+	gint64 max_age = (gint64)account->cfg.refresh_s * G_USEC_PER_SEC;
+	GError *error = NULL;
+
+	g_mutex_lock(&account->tree_lock);
+	if (account->tree_listing ||
+			g_get_monotonic_time() - account->tree_listed_at <=
+			max_age) {
+		g_mutex_unlock(&account->tree_lock);
+		return;
+	}
+	account->tree_listing = true;
+	g_mutex_unlock(&account->tree_lock);
+
+	if (!account_list(account, &error)) {
+		log_warning("%s", error->message);
+		g_error_free(error);
+	}
+
+	g_mutex_lock(&account->tree_lock);
+	account->tree_listing = false;
+	g_mutex_unlock(&account->tree_lock);
+}
+
+struct store_node *store_node_child(struct store_account *account,
+		struct store_node *node, const char *display)
+{
+	struct store_node *child;
+
+	g_mutex_lock(&account->tree_lock);
+	child = find_child(node, display);
+	if (child && child->gone)
+		child = NULL;
+	g_mutex_unlock(&account->tree_lock);
+	return child;
+}
+
+GPtrArray *store_node_children(struct store_account *account,
+		struct store_node *node)
+{
+	GPtrArray *children = g_ptr_array_new();
+
+	g_mutex_lock(&account->tree_lock);
+	for (guint i = 0; i < node->children->len; i++) {
+		struct store_node *child = g_ptr_array_index(node->children, i);
+
+		if (!child->gone)
+			g_ptr_array_add(children, child);
+	}
+	g_mutex_unlock(&account->tree_lock);
+	return children;
+}
+
+char *store_node_specialuse(struct store_account *account,
+		struct store_node *node)
+{
+	char *copy;
+
+	g_mutex_lock(&account->tree_lock);
+	copy = g_strdup(node->specialuse);
+	g_mutex_unlock(&account->tree_lock);
+	return copy;
+}
+
+unsigned store_node_attrs(struct store_account *account,
+		struct store_node *node)
+{
+	unsigned attrs;
+
+	g_mutex_lock(&account->tree_lock);
+	attrs = node->attrs;
+	g_mutex_unlock(&account->tree_lock);
+	return attrs;
+}
+
+struct store_mailbox *store_node_mailbox(struct store_account *account,
+		struct store_node *node)
+{
+	struct store_mailbox *mb;
+
+	g_mutex_lock(&account->tree_lock);
+	mb = node->mailbox;
+	g_mutex_unlock(&account->tree_lock);
+	return mb;
+}

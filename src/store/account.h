@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The mail store of one account: its mailbox tree, each mailbox's message
+ * index, the body cache, and the connection pool they are filled from.
+ *
+ * This layer owns all mailbox state and applies every answer of the server
+ * to it; it knows nothing about FUSE.  Functions that may talk to the
+ * server block the calling thread (bounded by the account's timeout) and
+ * report failure as a positive errno.
+ */
+#ifndef IMAPFS_STORE_ACCOUNT_H
+#define IMAPFS_STORE_ACCOUNT_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "imap/session.h"
+#include "store/cache.h"
+#include "store/msgindex.h"
+#include "store/names.h"
+
+struct store_account_config {
+	char *name;		/* names the account and its cache */
+	struct imap_session_config session;
+	char *cache_dir;
+	uint64_t cache_max;	/* bytes; 0: unbounded */
+	unsigned connections;
+	int refresh_s;		/* how stale a listing may get */
+};
+
+struct store_mailbox;
+
+/* LIST attributes we act on. */
+enum store_node_attr {
+	STORE_NODE_NOSELECT = 1 << 0,	/* \Noselect or \NonExistent */
+	STORE_NODE_NOINFERIORS = 1 << 1,
+	STORE_NODE_IMPLIED = 1 << 2,	/* not listed; a parent of one */
+};
+
+/*
+ * A directory of the tree.  Nodes are created under the account's tree
+ * lock and never freed before the account, so a pointer to one stays valid
+ * for the life of the mount; a node whose mailbox vanished is marked gone.
+ * display, raw_name and parent never change; the other fields change only
+ * under the tree lock (use the accessors below).
+ */
+struct store_node {
+	char *display;			/* owned: file name; "" for root */
+	char *raw_name;			/* owned: full server name; NULL
+					 * for the root */
+	struct store_node *parent;	/* borrowed */
+	GPtrArray *children;		/* struct store_node *, owned */
+	struct store_mailbox *mailbox;	/* owned; NULL if not selectable */
+	unsigned attrs;			/* enum store_node_attr */
+	char *specialuse;		/* owned: "\Sent" ...; or NULL */
+	bool gone;
+};
+
+struct store_account;
+
+/* Opens the cache; does not connect yet. */
+struct store_account *store_account_new(
+		const struct store_account_config *cfg, GError **error);
+void store_account_free(struct store_account **account);
+
+/* First connection and LIST.  On failure *error is one line for the user. */
+bool store_account_connect(struct store_account *account, GError **error);
+
+const struct store_account_config *store_account_config(
+		const struct store_account *account);
+struct body_cache *store_account_cache(struct store_account *account);
+struct imap_pool *store_account_pool(struct store_account *account);
+
+struct store_node *store_account_root(struct store_account *account);
+
+/* Re-LIST when the tree is older than refresh (errors keep the old tree). */
+void store_account_refresh_tree(struct store_account *account);
+
+/* What may change on a refresh is read under the tree lock. */
+char *store_node_specialuse(struct store_account *account,
+		struct store_node *node);
+unsigned store_node_attrs(struct store_account *account,
+		struct store_node *node);
+struct store_mailbox *store_node_mailbox(struct store_account *account,
+		struct store_node *node);
+
+/* Child directory by file name, or NULL. */
+struct store_node *store_node_child(struct store_account *account,
+		struct store_node *node, const char *display);
+/* Snapshot of the current children (g_ptr_array_unref it). */
+GPtrArray *store_node_children(struct store_account *account,
+		struct store_node *node);
+
+#endif

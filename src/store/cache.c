@@ -1,0 +1,1076 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The on-disk body cache.
+ *
+ * Layout of a cache directory:
+ *
+ *   DIR/account		the account name and a newline
+ *   DIR/tmp/			bodies being written, and the account file
+ *				while it is being created
+ *   DIR/bodies/M/V/U		the body of UID U (decimal) under UIDVALIDITY V
+ *				(decimal) in the mailbox whose identity M names
+ *
+ * M is "n-" followed by the identity with every byte outside [A-Za-z0-9._-]
+ * written as %XX (upper-case hex), which is reversible and so can never give
+ * two identities one directory, and is never "." or "..".  When that would
+ * be longer than MAILBOX_DIR_MAX, M is "h-" and the SHA-256 of the identity
+ * in hex instead.  The prefixes keep the two forms apart.
+ *
+ * A body file is a HEADER_SIZE-byte plain ASCII header followed by the body:
+ *
+ *   imapfs-body 1
+ *   uidvalidity 3857529045
+ *   uid 4711
+ *   length 2140
+ *   identity <first 128 bits of SHA-256(account NUL mailbox), hex>
+ *
+ * padded with '\n'.  A lookup accepts a file only if its header is exactly
+ * the one its key and announced length give and the file's size is the
+ * header plus that length, so a file moved, copied, cut short or extended
+ * behind our back is never served.
+ *
+ * Recency for the LRU bound is the file's mtime: a hit sets it to now.  The
+ * bytes kept are the sizes of the files under DIR/bodies (headers included,
+ * as they take disk space too).  The running total is kept in memory; it is
+ * computed by walking the tree at open and again at every eviction, which
+ * also corrects any drift (from races between threads, or from another
+ * process using the same directory).
+ *
+ * Locking: `lock` protects `total`; `evict_lock` lets one thread evict at a
+ * time and is always taken before `lock`.  Everything else in the cache is
+ * fixed at open.  The file system does the rest: a body appears at its path
+ * only by rename(), and an open fd keeps a removed file readable.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* mkostemp() */
+#endif
+
+#include "store/cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#define HEADER_SIZE 128
+#define HEADER_MAGIC "imapfs-body 1\n"
+#define IDENTITY_HEX 32		/* hex digits of the SHA-256 kept */
+#define MAILBOX_DIR_MAX 200	/* longest "n-" name; NAME_MAX is 255 */
+#define TMP_MAX_AGE (60 * 60)	/* seconds before a temp file is stale */
+#define ACCOUNT_FILE_MAX 4096
+
+/* The longest header there can be must fit. */
+#define HEADER_LONGEST HEADER_MAGIC \
+	"uidvalidity 4294967295\n" \
+	"uid 4294967295\n" \
+	"length 18446744073709551615\n" \
+	"identity 0123456789abcdef0123456789abcdef\n"
+G_STATIC_ASSERT(sizeof(HEADER_LONGEST) - 1 <= HEADER_SIZE);
+
+/* A body (plus header) must fit in an off_t. */
+#define BODY_LENGTH_MAX ((uint64_t)INT64_MAX - HEADER_SIZE)
+
+struct body_cache {
+	char *dir;		/* owned */
+	char *account;		/* owned */
+	char *bodies;		/* owned: DIR/bodies */
+	char *tmp;		/* owned: DIR/tmp */
+	uint64_t max_bytes;	/* 0: unbounded */
+
+	GMutex evict_lock;	/* one eviction at a time; before `lock` */
+	GMutex lock;		/* protects total */
+	uint64_t total;		/* bytes of files under bodies */
+};
+
+struct body_cache_writer {
+	struct body_cache *cache;	/* borrowed */
+	char *mailbox;			/* owned */
+	uint32_t uidvalidity;
+	uint64_t length;		/* announced */
+	uint64_t written;		/* body bytes written so far */
+	int fd;				/* owned: the temp file, read-write */
+	char *tmp_path;			/* owned */
+	GError *error;			/* owned: the first error, sticky */
+};
+
+/* A file found by walking DIR/bodies. */
+struct cached_file {
+	char *path;		/* owned */
+	uint64_t size;
+	struct timespec mtime;
+	dev_t dev;
+	ino_t ino;
+};
+
+G_DEFINE_QUARK(body-cache-error-quark, body_cache_error)
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
+
+static uint64_t sub_sat(uint64_t a, uint64_t b)
+{
+	return b > a ? 0 : a - b;
+}
+
+static void total_sub(struct body_cache *cache, uint64_t n)
+{
+	g_mutex_lock(&cache->lock);
+	cache->total = sub_sat(cache->total, n);
+	g_mutex_unlock(&cache->lock);
+}
+
+static bool write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static bool pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return true;
+}
+
+/* Bytes read, short only at end of file; -1 on error. */
+static ssize_t pread_all(int fd, void *buf, size_t len, off_t off)
+{
+	char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, p + done, len - done, off + (off_t)done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static void set_io_error(GError **error, const char *what, const char *path,
+		int errsv)
+{
+	g_set_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_IO,
+			"%s %s: %s", what, path, g_strerror(errsv));
+}
+
+static bool make_dir(const char *path, GError **error)
+{
+	if (g_mkdir_with_parents(path, 0700) < 0) {
+		set_io_error(error, "cannot create directory", path, errno);
+		return false;
+	}
+	return true;
+}
+
+static bool plain_byte(unsigned char c)
+{
+	return g_ascii_isalnum(c) || c == '.' || c == '_' || c == '-';
+}
+
+/* The mailbox identity as one file name (see the top of this file). */
+static char *mailbox_dir_name(const char *mailbox)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)mailbox;
+	GString *name = g_string_sized_new(MAILBOX_DIR_MAX + 4);
+	char *sum, *hashed;
+
+	g_string_append(name, "n-");
+	for (; *p != '\0' && name->len <= MAILBOX_DIR_MAX; p++) {
+		if (plain_byte(*p)) {
+			g_string_append_c(name, (char)*p);
+		} else {
+			g_string_append_c(name, '%');
+			g_string_append_c(name, hex[*p >> 4]);
+			g_string_append_c(name, hex[*p & 0xf]);
+		}
+	}
+	if (*p == '\0' && name->len <= MAILBOX_DIR_MAX)
+		return g_string_free(name, FALSE);
+
+	g_string_free(name, TRUE);
+	sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, mailbox, -1);
+	hashed = g_strconcat("h-", sum, NULL);
+	g_free(sum);
+	return hashed;
+}
+
+static char *body_dir_path(struct body_cache *cache, const char *mailbox,
+		uint32_t uidvalidity)
+{
+	char *mdir = mailbox_dir_name(mailbox);
+	char uv[16];
+	char *path;
+
+	snprintf(uv, sizeof(uv), "%" PRIu32, uidvalidity);
+	path = g_build_filename(cache->bodies, mdir, uv, NULL);
+	g_free(mdir);
+	return path;
+}
+
+static char *body_file_path(const char *body_dir, uint32_t uid)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "%" PRIu32, uid);
+	return g_build_filename(body_dir, name, NULL);
+}
+
+/*
+ * The header names the mailbox and the account by a hash, as the names
+ * themselves can be long; half of SHA-256 is plenty to tell apart the few
+ * files that could ever be found at one path.  account cannot contain NUL,
+ * so the NUL separates the two unambiguously.
+ */
+static void identity_hex(const char *account, const char *mailbox,
+		char out[IDENTITY_HEX + 1])
+{
+	GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
+
+	g_checksum_update(sum, (const guchar *)account, strlen(account));
+	g_checksum_update(sum, (const guchar *)"", 1);
+	g_checksum_update(sum, (const guchar *)mailbox, strlen(mailbox));
+	memcpy(out, g_checksum_get_string(sum), IDENTITY_HEX);
+	out[IDENTITY_HEX] = '\0';
+	g_checksum_free(sum);
+}
+
+static void format_header(char buf[HEADER_SIZE + 1], const char *identity,
+		uint32_t uidvalidity, uint32_t uid, uint64_t length)
+{
+	int n;
+
+	/* Never truncated: see HEADER_LONGEST. */
+	n = snprintf(buf, HEADER_SIZE + 1, HEADER_MAGIC
+			"uidvalidity %" PRIu32 "\n"
+			"uid %" PRIu32 "\n"
+			"length %" PRIu64 "\n"
+			"identity %s\n",
+			uidvalidity, uid, length, identity);
+	memset(buf + n, '\n', HEADER_SIZE - (size_t)n);
+	buf[HEADER_SIZE] = '\0';
+}
+
+/*
+ * Check a header read from a file against the key; on success return the
+ * body length it announces.  The header must be byte for byte the one we
+ * would write, so leading zeros, other padding and the like are refused.
+ */
+static bool check_header(const char buf[HEADER_SIZE], const char *identity,
+		uint32_t uidvalidity, uint32_t uid, uint64_t *length_r)
+{
+	char expect[HEADER_SIZE + 1];
+	uint64_t length = 0;
+	size_t i, start;
+	int n;
+
+	n = snprintf(expect, sizeof(expect), HEADER_MAGIC
+			"uidvalidity %" PRIu32 "\n"
+			"uid %" PRIu32 "\n"
+			"length ",
+			uidvalidity, uid);
+	start = (size_t)n;
+	if (memcmp(buf, expect, start) != 0)
+		return false;
+
+	for (i = start; i < HEADER_SIZE && g_ascii_isdigit(buf[i]); i++) {
+		unsigned int d = (unsigned int)(buf[i] - '0');
+
+		if (length > (UINT64_MAX - d) / 10)
+			return false;
+		length = length * 10 + d;
+	}
+	if (i == start || length > BODY_LENGTH_MAX)
+		return false;
+
+	format_header(expect, identity, uidvalidity, uid, length);
+	if (memcmp(buf, expect, HEADER_SIZE) != 0)
+		return false;
+	*length_r = length;
+	return true;
+}
+
+/*
+ * Remove an invalid file found at path, unless it was replaced meanwhile
+ * (a concurrent commit of the same key may just have put a good one there).
+ * opened: what we found, or NULL when we could not open it.
+ */
+static void remove_invalid(struct body_cache *cache, const char *path,
+		const struct stat *opened)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return;
+	if (opened && (st.st_dev != opened->st_dev ||
+			st.st_ino != opened->st_ino))
+		return;
+	if (S_ISDIR(st.st_mode))
+		return;
+	if (unlink(path) == 0 && S_ISREG(st.st_mode))
+		total_sub(cache, (uint64_t)st.st_size);
+}
+
+/*
+ * Walk a tree without following symlinks: add the size of every regular
+ * file to *total and, if files is not NULL, append it there.
+ */
+static void walk(const char *dir, GArray *files, uint64_t *total)
+{
+	GDir *d = g_dir_open(dir, 0, NULL);
+	const char *name;
+
+	if (!d)
+		return;
+	while ((name = g_dir_read_name(d)) != NULL) {
+		char *path = g_build_filename(dir, name, NULL);
+		struct stat st;
+
+		if (lstat(path, &st) == 0) {
+			if (S_ISDIR(st.st_mode)) {
+				walk(path, files, total);
+			} else if (S_ISREG(st.st_mode)) {
+				*total = add_sat(*total, (uint64_t)st.st_size);
+				if (files) {
+					struct cached_file f = {
+						.path = path,
+						.size = (uint64_t)st.st_size,
+						.mtime = st.st_mtim,
+						.dev = st.st_dev,
+						.ino = st.st_ino,
+					};
+
+					g_array_append_val(files, f);
+					path = NULL;
+				}
+			}
+		}
+		g_free(path);
+	}
+	g_dir_close(d);
+}
+
+/* Remove a tree (or a file); returns the bytes of regular files removed. */
+static uint64_t remove_tree(const char *path)
+{
+	struct stat st;
+	uint64_t removed = 0;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (S_ISDIR(st.st_mode)) {
+		GDir *d = g_dir_open(path, 0, NULL);
+		const char *name;
+
+		if (d) {
+			while ((name = g_dir_read_name(d)) != NULL) {
+				char *sub = g_build_filename(path, name, NULL);
+
+				removed = add_sat(removed, remove_tree(sub));
+				g_free(sub);
+			}
+			g_dir_close(d);
+		}
+		/* May fail if a commit just put a file here: it stays. */
+		(void)rmdir(path);
+	} else if (unlink(path) == 0 && S_ISREG(st.st_mode)) {
+		removed = (uint64_t)st.st_size;
+	}
+	return removed;
+}
+
+static void clear_cached_file(void *p)
+{
+	struct cached_file *f = p;
+
+	g_free(f->path);
+}
+
+static int compare_cached_file(const void *a, const void *b)
+{
+	const struct cached_file *fa = a, *fb = b;
+
+	if (fa->mtime.tv_sec != fb->mtime.tv_sec)
+		return fa->mtime.tv_sec < fb->mtime.tv_sec ? -1 : 1;
+	if (fa->mtime.tv_nsec != fb->mtime.tv_nsec)
+		return fa->mtime.tv_nsec < fb->mtime.tv_nsec ? -1 : 1;
+	return strcmp(fa->path, fb->path);
+}
+
+static bool over_limit(struct body_cache *cache)
+{
+	return cache->max_bytes != 0 &&
+		body_cache_size(cache) > cache->max_bytes;
+}
+
+/*
+ * If the bodies exceed the bound, remove the least recently used until they
+ * take at most 90% of it, so that not every commit has to walk the tree.
+ * keep (may be NULL) is the file just committed, which always stays, even
+ * if it alone exceeds the bound.  Readers holding an fd of a removed file
+ * keep reading it.
+ */
+static void evict(struct body_cache *cache, const struct stat *keep)
+{
+	GArray *files;
+	uint64_t total = 0, target;
+	guint i;
+
+	g_mutex_lock(&cache->evict_lock);
+	if (!over_limit(cache)) {
+		/* Someone else evicted while we waited. */
+		g_mutex_unlock(&cache->evict_lock);
+		return;
+	}
+
+	files = g_array_new(FALSE, FALSE, sizeof(struct cached_file));
+	g_array_set_clear_func(files, clear_cached_file);
+	walk(cache->bodies, files, &total);
+	g_array_sort(files, compare_cached_file);
+
+	target = cache->max_bytes - cache->max_bytes / 10;
+	for (i = 0; i < files->len && total > target; i++) {
+		struct cached_file *f = &g_array_index(files,
+				struct cached_file, i);
+		struct stat st;
+
+		if (keep && f->dev == keep->st_dev && f->ino == keep->st_ino)
+			continue;
+		if (lstat(f->path, &st) < 0) {
+			if (errno == ENOENT)
+				total = sub_sat(total, f->size);
+			continue;
+		}
+		/* Replaced since the walk: that one is new, leave it. */
+		if (st.st_dev != f->dev || st.st_ino != f->ino)
+			continue;
+		if (unlink(f->path) == 0 || errno == ENOENT)
+			total = sub_sat(total, f->size);
+	}
+	g_array_free(files, TRUE);
+
+	/*
+	 * The walk is the truth; commits that raced with it may be missed or
+	 * counted twice, which the next walk corrects.
+	 */
+	g_mutex_lock(&cache->lock);
+	cache->total = total;
+	g_mutex_unlock(&cache->lock);
+	g_mutex_unlock(&cache->evict_lock);
+}
+
+/* A temp file in DIR/tmp; its name says which process made it. */
+static int make_tmp_file(struct body_cache *cache, char **path_r,
+		GError **error)
+{
+	char *path;
+	int fd;
+
+	path = g_strdup_printf("%s/%ld-%08" PRIx32 "%08" PRIx32 "-XXXXXX",
+			cache->tmp, (long)getpid(), g_random_int(),
+			g_random_int());
+	/* mkostemp() creates the file with mode 0600. */
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		set_io_error(error, "cannot create a temporary file in",
+				cache->tmp, errno);
+		g_free(path);
+		return -1;
+	}
+	*path_r = path;
+	return fd;
+}
+
+/*
+ * 0: the account file names account; 1: there is no account file;
+ * -1: error set (another account, or unreadable).
+ */
+static int check_account(struct body_cache *cache, const char *path,
+		GError **error)
+{
+	char *contents = NULL;
+	gsize len = 0;
+	size_t alen = strlen(cache->account);
+	GError *err = NULL;
+	char *shown, *nl;
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 1;
+		set_io_error(error, "cannot read", path, errno);
+		return -1;
+	}
+	/* Whatever is much longer than an account name is not ours. */
+	if (st.st_size <= ACCOUNT_FILE_MAX) {
+		if (!g_file_get_contents(path, &contents, &len, &err)) {
+			g_set_error(error, BODY_CACHE_ERROR,
+					BODY_CACHE_ERROR_IO, "%s",
+					err->message);
+			g_error_free(err);
+			return -1;
+		}
+		if (len == alen + 1 && contents[alen] == '\n' &&
+				memcmp(contents, cache->account, alen) == 0) {
+			g_free(contents);
+			return 0;
+		}
+	} else {
+		contents = g_strdup("(unreadable)");
+	}
+
+	nl = strchr(contents, '\n');
+	if (nl)
+		*nl = '\0';
+	shown = g_utf8_make_valid(contents, -1);
+	g_set_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_ACCOUNT,
+			"cache directory %s belongs to account %s, not %s",
+			cache->dir, shown, cache->account);
+	g_free(shown);
+	g_free(contents);
+	return -1;
+}
+
+/*
+ * Claim the directory for the account, or check that it is ours.  The file
+ * is written aside and hard-linked into place, which fails if it exists:
+ * two mounts starting at once never see a half-written name, and the
+ * loser checks the winner's.
+ */
+static bool claim_account(struct body_cache *cache, GError **error)
+{
+	char *path = g_build_filename(cache->dir, "account", NULL);
+	char *tmp_path = NULL, *line = NULL;
+	bool ok = false;
+	int fd = -1, r;
+
+	r = check_account(cache, path, error);
+	if (r <= 0) {
+		ok = r == 0;
+		goto out;
+	}
+
+	if (!make_dir(cache->tmp, error))
+		goto out;
+	fd = make_tmp_file(cache, &tmp_path, error);
+	if (fd < 0)
+		goto out;
+	line = g_strconcat(cache->account, "\n", NULL);
+	if (!write_all(fd, line, strlen(line))) {
+		set_io_error(error, "cannot write", tmp_path, errno);
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		set_io_error(error, "cannot write", tmp_path, errno);
+		goto out;
+	}
+	fd = -1;
+	if (link(tmp_path, path) < 0) {
+		if (errno != EEXIST) {
+			set_io_error(error, "cannot create", path, errno);
+			goto out;
+		}
+		r = check_account(cache, path, error);
+		ok = r == 0;
+		if (r > 0)
+			set_io_error(error, "cannot create", path, ENOENT);
+		goto out;
+	}
+	ok = true;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp_path)
+		(void)unlink(tmp_path);
+	g_free(tmp_path);
+	g_free(line);
+	g_free(path);
+	return ok;
+}
+
+/*
+ * Temp files left by a crash are removed once they are an hour old; younger
+ * ones may belong to another mount of the same account writing right now.
+ */
+static void remove_stale_tmp(struct body_cache *cache)
+{
+	GDir *d = g_dir_open(cache->tmp, 0, NULL);
+	time_t now = time(NULL);
+	const char *name;
+
+	if (!d)
+		return;
+	while ((name = g_dir_read_name(d)) != NULL) {
+		char *path = g_build_filename(cache->tmp, name, NULL);
+		struct stat st;
+
+		if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode) &&
+				st.st_mtime < now - TMP_MAX_AGE)
+			(void)unlink(path);
+		g_free(path);
+	}
+	g_dir_close(d);
+}
+
+struct body_cache *body_cache_open(const char *dir, const char *account,
+		uint64_t max_bytes, GError **error)
+{
+	struct body_cache *cache;
+	uint64_t total = 0;
+
+	g_return_val_if_fail(dir != NULL, NULL);
+	g_return_val_if_fail(account != NULL, NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	if (!make_dir(dir, error))
+		return NULL;
+
+	cache = g_new0(struct body_cache, 1);
+	cache->dir = g_strdup(dir);
+	cache->account = g_strdup(account);
+	cache->bodies = g_build_filename(dir, "bodies", NULL);
+	cache->tmp = g_build_filename(dir, "tmp", NULL);
+	cache->max_bytes = max_bytes;
+	g_mutex_init(&cache->evict_lock);
+	g_mutex_init(&cache->lock);
+
+	if (!claim_account(cache, error) ||
+			!make_dir(cache->tmp, error) ||
+			!make_dir(cache->bodies, error)) {
+		body_cache_close(&cache);
+		return NULL;
+	}
+
+	remove_stale_tmp(cache);
+	walk(cache->bodies, NULL, &total);
+	cache->total = total;
+	/* The bound may have been lowered since the last mount. */
+	if (over_limit(cache))
+		evict(cache, NULL);
+	return cache;
+}
+
+void body_cache_close(struct body_cache **cachep)
+{
+	struct body_cache *cache;
+
+	if (!cachep || !*cachep)
+		return;
+	cache = *cachep;
+	*cachep = NULL;
+	g_mutex_clear(&cache->lock);
+	g_mutex_clear(&cache->evict_lock);
+	g_free(cache->tmp);
+	g_free(cache->bodies);
+	g_free(cache->account);
+	g_free(cache->dir);
+	g_free(cache);
+}
+
+/*
+ * key->account is not part of the path: the directory belongs to one
+ * account (body_cache_open checks that), and body_cache_lookup treats a key
+ * of any other account as a miss.
+ */
+char *body_cache_path(struct body_cache *cache,
+		const struct body_cache_key *key)
+{
+	char *dir, *path;
+
+	g_return_val_if_fail(cache != NULL, NULL);
+	g_return_val_if_fail(key != NULL && key->mailbox != NULL, NULL);
+
+	dir = body_dir_path(cache, key->mailbox, key->uidvalidity);
+	path = body_file_path(dir, key->uid);
+	g_free(dir);
+	return path;
+}
+
+bool body_cache_lookup(struct body_cache *cache,
+		const struct body_cache_key *key,
+		struct body_cache_entry *entry)
+{
+	char identity[IDENTITY_HEX + 1];
+	char header[HEADER_SIZE];
+	struct timespec now[2] = {
+		{ .tv_nsec = UTIME_NOW },
+		{ .tv_nsec = UTIME_NOW },
+	};
+	uint64_t length;
+	struct stat st;
+	char *path;
+	int fd, flags;
+
+	g_return_val_if_fail(cache != NULL, false);
+	g_return_val_if_fail(key != NULL && key->mailbox != NULL, false);
+	g_return_val_if_fail(entry != NULL, false);
+
+	entry->fd = -1;
+	entry->offset = 0;
+	entry->length = 0;
+
+	/* Not our account: nothing here is for this key, and nothing here
+	 * may be removed on its behalf. */
+	if (key->account && strcmp(key->account, cache->account) != 0)
+		return false;
+
+	path = body_cache_path(cache, key);
+	/* O_NONBLOCK: something that is not a regular file (a FIFO) must
+	 * not hang us; it is refused below. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			remove_invalid(cache, path, NULL);
+		g_free(path);
+		return false;
+	}
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		g_free(path);
+		return false;
+	}
+
+	identity_hex(cache->account, key->mailbox, identity);
+	if (!S_ISREG(st.st_mode) ||
+			pread_all(fd, header, HEADER_SIZE, 0) != HEADER_SIZE ||
+			!check_header(header, identity, key->uidvalidity,
+				key->uid, &length) ||
+			(uint64_t)st.st_size != HEADER_SIZE + length) {
+		close(fd);
+		remove_invalid(cache, path, &st);
+		g_free(path);
+		return false;
+	}
+	g_free(path);
+
+	flags = fcntl(fd, F_GETFL);
+	if (flags >= 0)
+		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	/* Mark as recently used; if that fails the body is merely evicted
+	 * sooner than it should be. */
+	(void)futimens(fd, now);
+
+	entry->fd = fd;
+	entry->offset = HEADER_SIZE;
+	entry->length = length;
+	return true;
+}
+
+struct body_cache_writer *body_cache_writer_new(struct body_cache *cache,
+		const char *mailbox, uint32_t uidvalidity, uint64_t length,
+		GError **error)
+{
+	static const char zeros[HEADER_SIZE];
+	struct body_cache_writer *writer;
+	char *tmp_path;
+	int fd;
+
+	g_return_val_if_fail(cache != NULL, NULL);
+	g_return_val_if_fail(mailbox != NULL, NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	if (length > BODY_LENGTH_MAX) {
+		g_set_error(error, BODY_CACHE_ERROR,
+				BODY_CACHE_ERROR_TOO_LARGE,
+				"a body of %" PRIu64 " bytes cannot be cached",
+				length);
+		return NULL;
+	}
+
+	fd = make_tmp_file(cache, &tmp_path, error);
+	if (fd < 0)
+		return NULL;
+	/* Room for the header, written at commit when the UID is known. */
+	if (!write_all(fd, zeros, sizeof(zeros))) {
+		set_io_error(error, "cannot write", tmp_path, errno);
+		close(fd);
+		(void)unlink(tmp_path);
+		g_free(tmp_path);
+		return NULL;
+	}
+
+	writer = g_new0(struct body_cache_writer, 1);
+	writer->cache = cache;
+	writer->mailbox = g_strdup(mailbox);
+	writer->uidvalidity = uidvalidity;
+	writer->length = length;
+	writer->fd = fd;
+	writer->tmp_path = tmp_path;
+	return writer;
+}
+
+void body_cache_writer_write(struct body_cache_writer *writer,
+		const void *data, size_t len)
+{
+	g_return_if_fail(writer != NULL);
+	g_return_if_fail(data != NULL || len == 0);
+
+	if (writer->error || len == 0)
+		return;
+	if (len > writer->length - writer->written) {
+		g_set_error(&writer->error, BODY_CACHE_ERROR,
+				BODY_CACHE_ERROR_TOO_LARGE,
+				"more than the announced %" PRIu64
+				" bytes for %s", writer->length,
+				writer->tmp_path);
+		return;
+	}
+	if (!write_all(writer->fd, data, len)) {
+		set_io_error(&writer->error, "cannot write",
+				writer->tmp_path, errno);
+		return;
+	}
+	writer->written += len;
+}
+
+static void writer_free(struct body_cache_writer *writer)
+{
+	if (writer->fd >= 0)
+		close(writer->fd);
+	if (writer->tmp_path)
+		(void)unlink(writer->tmp_path);
+	g_clear_error(&writer->error);
+	g_free(writer->tmp_path);
+	g_free(writer->mailbox);
+	g_free(writer);
+}
+
+/*
+ * Move the temp file to path, creating its directory.  A concurrent
+ * body_cache_drop_stale() may remove the directory between the mkdir and
+ * the rename, so that is tried again a few times.
+ */
+static bool move_into_place(const char *tmp_path, const char *dir,
+		const char *path, GError **error)
+{
+	int attempt;
+
+	for (attempt = 0; ; attempt++) {
+		if (!make_dir(dir, error))
+			return false;
+		if (rename(tmp_path, path) == 0)
+			return true;
+		if (errno != ENOENT || attempt == 2)
+			break;
+	}
+	g_set_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_IO,
+			"cannot rename %s to %s: %s", tmp_path, path,
+			g_strerror(errno));
+	return false;
+}
+
+bool body_cache_writer_commit(struct body_cache_writer **writerp,
+		uint32_t uid, struct body_cache_entry *entry, GError **error)
+{
+	struct body_cache_writer *writer;
+	struct body_cache *cache;
+	char identity[IDENTITY_HEX + 1];
+	char header[HEADER_SIZE + 1];
+	char *dir = NULL, *path = NULL;
+	struct stat old = { 0 }, st;
+	bool replaced;
+	int fd = -1;
+
+	g_return_val_if_fail(writerp != NULL && *writerp != NULL, false);
+	g_return_val_if_fail(entry != NULL, false);
+	g_return_val_if_fail(error == NULL || *error == NULL, false);
+
+	writer = *writerp;
+	*writerp = NULL;
+	cache = writer->cache;
+	entry->fd = -1;
+	entry->offset = 0;
+	entry->length = 0;
+
+	if (writer->error) {
+		g_propagate_error(error, writer->error);
+		writer->error = NULL;
+		goto fail;
+	}
+	if (writer->written != writer->length) {
+		g_set_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_SHORT,
+				"%" PRIu64 " of the announced %" PRIu64
+				" bytes written to %s", writer->written,
+				writer->length, writer->tmp_path);
+		goto fail;
+	}
+
+	identity_hex(cache->account, writer->mailbox, identity);
+	format_header(header, identity, writer->uidvalidity, uid,
+			writer->length);
+	if (!pwrite_all(writer->fd, header, HEADER_SIZE, 0)) {
+		set_io_error(error, "cannot write", writer->tmp_path, errno);
+		goto fail;
+	}
+	/*
+	 * No fsync(): this is a cache.  If a power loss leaves the file
+	 * empty, short or without its header, the header and size check of
+	 * body_cache_lookup() rejects it and the body is fetched again.
+	 */
+	if (close(writer->fd) < 0) {
+		writer->fd = -1;
+		set_io_error(error, "cannot write", writer->tmp_path, errno);
+		goto fail;
+	}
+	writer->fd = -1;
+
+	/* Opened before the rename, so that nothing done to the path once
+	 * the body is visible (eviction, drop_stale) can take it from us. */
+	fd = open(writer->tmp_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		set_io_error(error, "cannot open", writer->tmp_path, errno);
+		goto fail;
+	}
+
+	dir = body_dir_path(cache, writer->mailbox, writer->uidvalidity);
+	path = body_file_path(dir, uid);
+	/* Same key, same bytes: an existing file is simply replaced. */
+	replaced = lstat(path, &old) == 0 && S_ISREG(old.st_mode);
+	if (!move_into_place(writer->tmp_path, dir, path, error))
+		goto fail;
+	g_clear_pointer(&writer->tmp_path, g_free);
+
+	g_mutex_lock(&cache->lock);
+	if (replaced)
+		cache->total = sub_sat(cache->total, (uint64_t)old.st_size);
+	cache->total = add_sat(cache->total, (uint64_t)st.st_size);
+	g_mutex_unlock(&cache->lock);
+
+	entry->fd = fd;
+	entry->offset = HEADER_SIZE;
+	entry->length = writer->length;
+	g_free(path);
+	g_free(dir);
+	writer_free(writer);
+
+	if (over_limit(cache))
+		evict(cache, &st);
+	return true;
+
+fail:
+	if (fd >= 0)
+		close(fd);
+	g_free(path);
+	g_free(dir);
+	writer_free(writer);
+	return false;
+}
+
+void body_cache_writer_abort(struct body_cache_writer **writerp)
+{
+	if (!writerp || !*writerp)
+		return;
+	writer_free(*writerp);
+	*writerp = NULL;
+}
+
+/*
+ * Only frees space: a body under another UIDVALIDITY is never served for
+ * this one anyway, since the UIDVALIDITY is part of its path and header.
+ * So failures are ignored; what is left is removed by a later call or
+ * evicted.
+ */
+void body_cache_drop_stale(struct body_cache *cache, const char *mailbox,
+		uint32_t keep_uidvalidity)
+{
+	char *mdir_name, *mdir;
+	char keep[16];
+	uint64_t removed = 0;
+	const char *name;
+	GDir *d;
+
+	g_return_if_fail(cache != NULL);
+	g_return_if_fail(mailbox != NULL);
+
+	mdir_name = mailbox_dir_name(mailbox);
+	mdir = g_build_filename(cache->bodies, mdir_name, NULL);
+	g_free(mdir_name);
+	snprintf(keep, sizeof(keep), "%" PRIu32, keep_uidvalidity);
+
+	d = g_dir_open(mdir, 0, NULL);
+	if (d) {
+		while ((name = g_dir_read_name(d)) != NULL) {
+			char *path;
+
+			if (strcmp(name, keep) == 0)
+				continue;
+			path = g_build_filename(mdir, name, NULL);
+			removed = add_sat(removed, remove_tree(path));
+			g_free(path);
+		}
+		g_dir_close(d);
+	}
+	g_free(mdir);
+	total_sub(cache, removed);
+}
+
+uint64_t body_cache_size(struct body_cache *cache)
+{
+	uint64_t total;
+
+	g_return_val_if_fail(cache != NULL, 0);
+
+	g_mutex_lock(&cache->lock);
+	total = cache->total;
+	g_mutex_unlock(&cache->lock);
+	return total;
+}
+
+bool body_cache_peek_length(struct body_cache *cache,
+		const struct body_cache_key *key, uint64_t *length_r)
+{
+	struct stat st;
+	char *path;
+	bool ok;
+
+	if (key->account && strcmp(key->account, cache->account) != 0)
+		return false;
+	path = body_cache_path(cache, key);
+	ok = lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		(uint64_t)st.st_size >= HEADER_SIZE;
+	g_free(path);
+	if (ok)
+		*length_r = (uint64_t)st.st_size - HEADER_SIZE;
+	return ok;
+}

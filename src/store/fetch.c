@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Message bodies: served from the cache, or fetched with BODY.PEEK[] (which
+ * never sets \Seen) and streamed from the socket straight into a cache file.
+ * The bytes are believed only when the FETCH that carried them names the
+ * UID we asked for; anything else is thrown away.
+ */
+#include "store/mailbox-private.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "imap/pool.h"
+#include "log.h"
+
+struct body_fetch {
+	struct body_cache *cache;
+	const char *cache_id;
+	uint32_t uidvalidity;
+	uint32_t uid;
+
+	struct body_cache_writer *writer;	/* of the response being
+						 * parsed */
+	bool writer_failed;
+	bool got;				/* committed into entry */
+	bool saw_uid;				/* a FETCH for our UID */
+	bool wrong_uid;
+	struct body_cache_entry entry;
+};
+
+static bool is_body_key(const char *key)
+{
+	return key && strcmp(key, "BODY[]") == 0;
+}
+
+static enum imap_literal_action fetch_literal_begin(void *ctx,
+		const struct imap_literal_info *info)
+{
+	struct body_fetch *fetch = ctx;
+	GError *error = NULL;
+
+	if (info->kind != IMAP_RESPONSE_UNTAGGED || !info->name ||
+			strcmp(info->name, "FETCH") != 0 ||
+			!is_body_key(info->key))
+		return IMAP_LITERAL_INLINE;
+	body_cache_writer_abort(&fetch->writer);
+	fetch->writer = body_cache_writer_new(fetch->cache, fetch->cache_id,
+			fetch->uidvalidity, info->size, &error);
+	if (!fetch->writer) {
+		log_warning("cannot cache a body: %s", error->message);
+		g_error_free(error);
+		fetch->writer_failed = true;
+	}
+	/* Streamed even without a writer: the bytes must leave the socket,
+	 * and they must not pile up in memory. */
+	return IMAP_LITERAL_STREAM;
+}
+
+static void fetch_literal_data(void *ctx, const void *data, size_t len)
+{
+	struct body_fetch *fetch = ctx;
+
+	if (fetch->writer)
+		body_cache_writer_write(fetch->writer, data, len);
+}
+
+static void fetch_literal_end(void *ctx)
+{
+	(void)ctx;
+}
+
+static void fetch_commit(struct body_fetch *fetch)
+{
+	GError *error = NULL;
+
+	if (fetch->got) {
+		/* Two bodies for one UID in one command: keep the first. */
+		body_cache_writer_abort(&fetch->writer);
+		return;
+	}
+	if (!body_cache_writer_commit(&fetch->writer, fetch->uid,
+				&fetch->entry, &error)) {
+		log_warning("cannot cache UID %u: %s", fetch->uid,
+				error->message);
+		g_error_free(error);
+		fetch->writer_failed = true;
+		return;
+	}
+	fetch->got = true;
+}
+
+static bool fetch_untagged(void *ctx, const struct imap_response *r)
+{
+	struct body_fetch *fetch = ctx;
+	const struct imap_arg *items, *body = NULL;
+	uint32_t uid = 0;
+	size_t count;
+
+	if (!r->name || strcmp(r->name, "FETCH") != 0 ||
+			!imap_arg_get_list(&r->args[0], &items, &count)) {
+		return false;
+	}
+	for (size_t i = 0; i + 1 < count; i += 2) {
+		const char *key;
+
+		if (imap_arg_atom_equals(&items[i], "UID"))
+			imap_arg_get_uint32(&items[i + 1], &uid);
+		else if (imap_arg_get_atom(&items[i], &key) &&
+				g_ascii_strcasecmp(key, "BODY[]") == 0)
+			body = &items[i + 1];
+	}
+	if (uid == fetch->uid)
+		fetch->saw_uid = true;
+	if (!body) {
+		body_cache_writer_abort(&fetch->writer);
+		return false;	/* a flag update: the session reports it */
+	}
+	if (uid != fetch->uid) {
+		/* PITFALLS 1: a server that answers with another message's
+		 * bytes must not get them served under this UID. */
+		if (uid != 0)
+			log_warning("asked for UID %u, server sent UID %u; "
+					"ignored", fetch->uid, uid);
+		fetch->wrong_uid = true;
+		body_cache_writer_abort(&fetch->writer);
+		return false;
+	}
+	if (body->type == IMAP_ARG_STRING || body->type == IMAP_ARG_LITERAL) {
+		/* Small bodies may come as a quoted string. */
+		GError *error = NULL;
+
+		body_cache_writer_abort(&fetch->writer);
+		fetch->writer = body_cache_writer_new(fetch->cache,
+				fetch->cache_id, fetch->uidvalidity,
+				body->u.str.len, &error);
+		if (!fetch->writer) {
+			log_warning("cannot cache a body: %s", error->message);
+			g_error_free(error);
+			fetch->writer_failed = true;
+			return false;
+		}
+		body_cache_writer_write(fetch->writer, body->u.str.data,
+				body->u.str.len);
+	}
+	if (fetch->writer)
+		fetch_commit(fetch);
+	return false;
+}
+
+/* One round trip to the server.  No lock held. */
+static int fetch_from_server(struct store_mailbox *mb, uint32_t uidvalidity,
+		uint32_t uid, struct body_cache_entry *entry)
+{
+	struct imap_pool *pool = store_account_pool(mb->account);
+	struct body_fetch fetch = {
+		.cache = store_account_cache(mb->account),
+		.cache_id = mb->cache_id,
+		.uidvalidity = uidvalidity,
+		.uid = uid,
+		.entry = { .fd = -1 },
+	};
+	struct imap_command_handlers handlers = {
+		.untagged = fetch_untagged,
+		.literal_begin = fetch_literal_begin,
+		.literal_data = fetch_literal_data,
+		.literal_end = fetch_literal_end,
+		.ctx = &fetch,
+	};
+	struct imap_session *session;
+	struct imap_result result;
+	GError *error = NULL;
+	int errnum = 0;
+
+	session = imap_pool_acquire(pool, mb->raw_name, &error);
+	if (!session) {
+		errnum = g_error_matches(error, IMAP_TRANSPORT_ERROR,
+				IMAP_TRANSPORT_ERROR_TIMEOUT) ? ETIMEDOUT : EIO;
+		log_warning("cannot fetch %s UID %u: %s", mb->raw_name, uid,
+				error->message);
+		g_error_free(error);
+		return errnum;
+	}
+	if (!imap_session_select(session, mb->raw_name, true, &result)) {
+		errnum = imap_result_errno(&result);
+		log_warning("cannot fetch %s UID %u: %s", mb->raw_name, uid,
+				result.text);
+		goto out;
+	}
+	if (imap_session_selected(session)->uidvalidity != uidvalidity) {
+		/* The UIDs we know name other messages now. */
+		errnum = ESTALE;
+		goto out;
+	}
+	if (!imap_session_run(session, imap_command_new(
+				"UID FETCH %u (UID BODY.PEEK[])", uid),
+				&handlers, &result)) {
+		errnum = imap_result_errno(&result);
+		log_warning("cannot fetch %s UID %u: %s", mb->raw_name, uid,
+				result.text);
+	} else if (fetch.got) {
+		*entry = fetch.entry;
+		fetch.entry.fd = -1;
+	} else if (fetch.wrong_uid || fetch.writer_failed || fetch.saw_uid) {
+		errnum = EIO;
+	} else {
+		/* OK with no data: the message is gone. */
+		errnum = ENOENT;
+	}
+out:
+	body_cache_writer_abort(&fetch.writer);
+	if (fetch.entry.fd >= 0)
+		close(fetch.entry.fd);
+	imap_pool_release(pool, session);
+	return errnum;
+}
+
+static void mailbox_learn_size(struct store_mailbox *mb, uint32_t uidvalidity,
+		uint32_t uid, uint64_t length)
+{
+	struct msg_entry *e;
+
+	g_mutex_lock(&mb->lock);
+	if (mb->index && mb->uidvalidity == uidvalidity &&
+			(e = msg_index_find(mb->index, uid)) &&
+			length <= UINT32_MAX) {
+		e->size = (uint32_t)length;
+		e->size_exact = 1;
+	}
+	g_mutex_unlock(&mb->lock);
+}
+
+int store_mailbox_body(struct store_mailbox *mb, uint32_t uidvalidity,
+		uint32_t uid, struct body_cache_entry *entry)
+{
+	const struct store_account_config *cfg =
+		store_account_config(mb->account);
+	struct body_cache *cache = store_account_cache(mb->account);
+	struct body_cache_key key = {
+		.mailbox = mb->cache_id,
+		.uidvalidity = uidvalidity,
+		.uid = uid,
+	};
+	gint64 deadline = g_get_monotonic_time() +
+		(gint64)cfg->session.timeout_ms * 2000;
+	gpointer slot = GUINT_TO_POINTER(uid);
+	int errnum;
+
+	for (;;) {
+		if (body_cache_lookup(cache, &key, entry)) {
+			mailbox_learn_size(mb, uidvalidity, uid,
+					entry->length);
+			return 0;
+		}
+		g_mutex_lock(&mb->lock);
+		if (!g_hash_table_contains(mb->fetching, slot))
+			break;
+		/* Someone is fetching it: wait, then take it from the
+		 * cache. */
+		if (!g_cond_wait_until(&mb->changed, &mb->lock, deadline)) {
+			g_mutex_unlock(&mb->lock);
+			return ETIMEDOUT;
+		}
+		g_mutex_unlock(&mb->lock);
+	}
+	g_hash_table_add(mb->fetching, slot);
+	g_mutex_unlock(&mb->lock);
+
+	errnum = fetch_from_server(mb, uidvalidity, uid, entry);
+
+	g_mutex_lock(&mb->lock);
+	g_hash_table_remove(mb->fetching, slot);
+	if (errnum == ESTALE)
+		mb->listed_at = 0;
+	g_cond_broadcast(&mb->changed);
+	g_mutex_unlock(&mb->lock);
+	if (errnum == 0)
+		mailbox_learn_size(mb, uidvalidity, uid, entry->length);
+	return errnum;
+}
+
+bool store_mailbox_cached_size(struct store_mailbox *mb, uint32_t uidvalidity,
+		uint32_t uid, uint64_t *size_r)
+{
+	struct body_cache_key key = {
+		.mailbox = mb->cache_id,
+		.uidvalidity = uidvalidity,
+		.uid = uid,
+	};
+
+	return body_cache_peek_length(store_account_cache(mb->account), &key,
+			size_r);
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef IMAPFS_STORE_MAILBOX_PRIVATE_H
+#define IMAPFS_STORE_MAILBOX_PRIVATE_H
+
+#include "store/mailbox.h"
+
+/*
+ * Lock order: the account's tree lock before a mailbox lock, and no lock
+ * at all while a command runs on a session (a session's event handlers
+ * take mailbox locks).
+ */
+struct store_mailbox {
+	struct store_account *account;	/* borrowed */
+	char *raw_name;			/* owned */
+	char *cache_id;			/* owned: identity in the cache */
+
+	GMutex lock;
+	GCond changed;			/* listing or fetch finished */
+	struct msg_index *index;	/* owned; NULL until first listed */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	gint64 listed_at;		/* monotonic µs; 0: stale */
+	bool listing;
+	GHashTable *fetching;		/* UIDs being fetched now */
+};
+
+#endif

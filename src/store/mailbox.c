@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A mailbox's message index: listing it from the server and keeping it up
+ * to date with what the server tells us.
+ */
+#include "store/mailbox-private.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "imap/datetime.h"
+#include "imap/pool.h"
+#include "log.h"
+
+struct store_mailbox *store_mailbox_new(struct store_account *account,
+		const char *raw_name)
+{
+	struct store_mailbox *mailbox = g_new0(struct store_mailbox, 1);
+
+	mailbox->account = account;
+	mailbox->raw_name = g_strdup(raw_name);
+	/* MAILBOXID (RFC 8474) would survive renames; until we ask for it,
+	 * the server name is the identity, which is safe: a mailbox that is
+	 * deleted and created again gets a new UIDVALIDITY. */
+	mailbox->cache_id = g_strdup(raw_name);
+	g_mutex_init(&mailbox->lock);
+	g_cond_init(&mailbox->changed);
+	mailbox->fetching = g_hash_table_new(g_direct_hash, g_direct_equal);
+	return mailbox;
+}
+
+void store_mailbox_free(struct store_mailbox **mailbox)
+{
+	struct store_mailbox *mb = *mailbox;
+
+	if (!mb)
+		return;
+	msg_index_free(&mb->index);
+	g_hash_table_destroy(mb->fetching);
+	g_mutex_clear(&mb->lock);
+	g_cond_clear(&mb->changed);
+	g_free(mb->raw_name);
+	g_free(mb->cache_id);
+	g_free(mb);
+	*mailbox = NULL;
+}
+
+const char *store_mailbox_name(const struct store_mailbox *mailbox)
+{
+	return mailbox->raw_name;
+}
+
+/* --- listing ------------------------------------------------------------ */
+
+struct listing {
+	struct msg_index *index;
+	bool malformed;
+};
+
+static bool listing_untagged(void *ctx, const struct imap_response *r)
+{
+	struct listing *listing = ctx;
+	const struct imap_arg *items, *flags = NULL;
+	struct msg_entry entry = { 0 };
+	const char *date = NULL;
+	bool have_uid = false, have_size = false, bad = false;
+	size_t count;
+	int zone = 0;
+
+	if (!r->name || strcmp(r->name, "FETCH") != 0 ||
+			!imap_arg_get_list(&r->args[0], &items, &count))
+		return false;
+	for (size_t i = 0; i + 1 < count; i += 2) {
+		const struct imap_arg *key = &items[i], *value = &items[i + 1];
+		const struct imap_arg *inner;
+		size_t n;
+
+		if (imap_arg_atom_equals(key, "UID")) {
+			have_uid = true;
+			bad |= !imap_arg_get_uint32(value, &entry.uid) ||
+				entry.uid == 0;
+		} else if (imap_arg_atom_equals(key, "RFC822.SIZE")) {
+			have_size = true;
+			bad |= !imap_arg_get_uint32(value, &entry.size);
+		} else if (imap_arg_atom_equals(key, "INTERNALDATE")) {
+			imap_arg_get_astring(value, &date);
+		} else if (imap_arg_atom_equals(key, "FLAGS")) {
+			flags = value;
+		} else if (imap_arg_atom_equals(key, "MODSEQ") &&
+				imap_arg_get_list(value, &inner, &n) &&
+				n == 1) {
+			imap_arg_get_uint64(&inner[0], &entry.modseq);
+		}
+	}
+	/* An unsolicited flag change that happens to arrive now is not part
+	 * of the listing; let the session report it as such. */
+	if (!have_uid || !have_size)
+		return false;
+	if (bad || !date || !imap_parse_internaldate(date,
+				&entry.internaldate, &zone) ||
+			!flags || flags->type != IMAP_ARG_LIST ||
+			!msg_index_parse_flags(listing->index,
+				flags->u.list.items, &entry.flags,
+				&entry.keywords)) {
+		/* PITFALLS 8: a listing with holes must not pass for a
+		 * complete one. */
+		log_warning("mailbox listing: malformed FETCH response");
+		listing->malformed = true;
+		return true;
+	}
+	entry.zone_minutes = (int16_t)zone;
+	msg_index_append(listing->index, &entry);
+	return true;
+}
+
+static int pool_error_errno(GError *error)
+{
+	int errnum = g_error_matches(error, IMAP_TRANSPORT_ERROR,
+			IMAP_TRANSPORT_ERROR_TIMEOUT) ? ETIMEDOUT : EIO;
+
+	g_error_free(error);
+	return errnum;
+}
+
+/* Ask the server for the whole index.  No lock held. */
+static int mailbox_list_from_server(struct store_mailbox *mb,
+		struct msg_index **index_r, struct imap_selected *selected_r)
+{
+	struct imap_pool *pool = store_account_pool(mb->account);
+	struct listing listing = { .index = msg_index_new() };
+	struct imap_command_handlers handlers = {
+		.untagged = listing_untagged,
+		.ctx = &listing,
+	};
+	struct imap_session *session;
+	struct imap_result result;
+	GError *error = NULL;
+	int errnum = 0;
+
+	session = imap_pool_acquire(pool, mb->raw_name, &error);
+	if (!session) {
+		log_warning("cannot list %s: %s", mb->raw_name,
+				error->message);
+		msg_index_free(&listing.index);
+		return pool_error_errno(error);
+	}
+	if (!imap_session_select(session, mb->raw_name, true, &result))
+		goto failed;
+	/* Already selected: EXISTS may be old news.  NOOP brings it up to
+	 * date before we decide there is nothing to fetch. */
+	if (imap_session_selected(session)->exists == 0 &&
+			!imap_session_run(session, imap_command_new("NOOP"),
+				NULL, &result))
+		goto failed;
+	if (imap_session_selected(session)->uidvalidity == 0) {
+		log_warning("cannot list %s: server sent no UIDVALIDITY",
+				mb->raw_name);
+		errnum = EIO;
+		goto out;
+	}
+	if (imap_session_selected(session)->exists > 0) {
+		bool condstore = imap_session_enabled(session) &
+			IMAP_ENABLED_CONDSTORE;
+		struct imap_command *cmd = imap_command_new(
+				"UID FETCH 1:* (UID FLAGS RFC822.SIZE "
+				"INTERNALDATE%s)", condstore ? " MODSEQ" : "");
+
+		if (!imap_session_run(session, cmd, &handlers, &result))
+			goto failed;
+		/* Half an index would show messages as missing. */
+		if (listing.malformed) {
+			errnum = EIO;
+			goto out;
+		}
+	}
+	*selected_r = *imap_session_selected(session);
+	selected_r->name = NULL;
+	msg_index_finish(listing.index);
+	*index_r = g_steal_pointer(&listing.index);
+	goto out;
+failed:
+	log_warning("cannot list %s: %s", mb->raw_name, result.text);
+	errnum = imap_result_errno(&result);
+out:
+	imap_pool_release(pool, session);
+	msg_index_free(&listing.index);
+	return errnum;
+}
+
+static void mailbox_install(struct store_mailbox *mb,
+		struct msg_index *index, const struct imap_selected *sel)
+{
+	bool first = mb->index == NULL;
+
+	if (mb->uidvalidity != 0 && mb->uidvalidity != sel->uidvalidity)
+		log_info("%s: UIDVALIDITY changed from %u to %u; its cache "
+				"is discarded", mb->raw_name, mb->uidvalidity,
+				sel->uidvalidity);
+	if (first || mb->uidvalidity != sel->uidvalidity)
+		body_cache_drop_stale(store_account_cache(mb->account),
+				mb->cache_id, sel->uidvalidity);
+	msg_index_free(&mb->index);
+	mb->index = index;
+	mb->uidvalidity = sel->uidvalidity;
+	mb->uidnext = sel->uidnext;
+	mb->highestmodseq = sel->highestmodseq;
+	mb->listed_at = g_get_monotonic_time();
+}
+
+int store_mailbox_ensure_listed(struct store_mailbox *mb, int max_age_s)
+{
+	const struct store_account_config *cfg =
+		store_account_config(mb->account);
+	gint64 deadline = g_get_monotonic_time() +
+		(gint64)cfg->session.timeout_ms * 2000;
+	struct msg_index *index = NULL;
+	struct imap_selected sel = { 0 };
+	int errnum;
+
+	g_mutex_lock(&mb->lock);
+	for (;;) {
+		gint64 age = g_get_monotonic_time() - mb->listed_at;
+
+		if (mb->index && (max_age_s < 0 || (mb->listed_at != 0 &&
+				age <= (gint64)max_age_s * G_USEC_PER_SEC))) {
+			g_mutex_unlock(&mb->lock);
+			return 0;
+		}
+		if (!mb->listing)
+			break;
+		/* Someone is listing already: theirs will do. */
+		if (!g_cond_wait_until(&mb->changed, &mb->lock, deadline)) {
+			g_mutex_unlock(&mb->lock);
+			return ETIMEDOUT;
+		}
+		if (mb->index && !mb->listing)
+			max_age_s = -1;
+	}
+	mb->listing = true;
+	g_mutex_unlock(&mb->lock);
+
+	errnum = mailbox_list_from_server(mb, &index, &sel);
+
+	g_mutex_lock(&mb->lock);
+	mb->listing = false;
+	if (errnum == 0)
+		mailbox_install(mb, index, &sel);
+	else if (mb->index)
+		errnum = 0;	/* stale beats nothing while the server is away */
+	g_cond_broadcast(&mb->changed);
+	g_mutex_unlock(&mb->lock);
+	return errnum;
+}
+
+/* --- reading the index ---------------------------------------------------- */
+
+int store_mailbox_message(struct store_mailbox *mb, uint32_t uid,
+		struct store_message *msg)
+{
+	const struct msg_entry *entry;
+	int errnum = ENOENT;
+
+	memset(msg, 0, sizeof(*msg));
+	g_mutex_lock(&mb->lock);
+	if (mb->index && (entry = msg_index_find(mb->index, uid))) {
+		msg->uidvalidity = mb->uidvalidity;
+		msg->entry = *entry;
+		msg->flags = msg_index_format_flags(mb->index, entry);
+		msg->keywords = g_strdupv((char **)msg_index_keywords(
+					mb->index, entry->keywords));
+		errnum = 0;
+	}
+	g_mutex_unlock(&mb->lock);
+	return errnum;
+}
+
+void store_message_clear(struct store_message *msg)
+{
+	g_clear_pointer(&msg->flags, g_free);
+	g_clear_pointer(&msg->keywords, g_strfreev);
+}
+
+int store_mailbox_status(struct store_mailbox *mb,
+		struct store_mailbox_status *status)
+{
+	memset(status, 0, sizeof(*status));
+	g_mutex_lock(&mb->lock);
+	if (!mb->index) {
+		g_mutex_unlock(&mb->lock);
+		return ENOENT;
+	}
+	status->uidvalidity = mb->uidvalidity;
+	status->uidnext = mb->uidnext;
+	status->highestmodseq = mb->highestmodseq;
+	status->messages = (uint32_t)msg_index_count(mb->index);
+	for (size_t i = 0; i < msg_index_count(mb->index); i++) {
+		const struct msg_entry *e = msg_index_at(mb->index, i);
+
+		if (!(e->flags & MSG_FLAG_SEEN))
+			status->unseen++;
+		/* UIDNEXT came with SELECT; mail may have arrived since. */
+		if (e->uid >= status->uidnext)
+			status->uidnext = e->uid + 1;
+	}
+	g_mutex_unlock(&mb->lock);
+	return 0;
+}
+
+GArray *store_mailbox_snapshot(struct store_mailbox *mb,
+		uint32_t *uidvalidity_r)
+{
+	GArray *copy = g_array_new(FALSE, FALSE, sizeof(struct msg_entry));
+
+	g_mutex_lock(&mb->lock);
+	*uidvalidity_r = mb->uidvalidity;
+	if (mb->index && msg_index_count(mb->index) > 0)
+		g_array_append_vals(copy, msg_index_at(mb->index, 0),
+				(guint)msg_index_count(mb->index));
+	g_mutex_unlock(&mb->lock);
+	return copy;
+}
+
+/* --- news from the server ------------------------------------------------- */
+
+void store_mailbox_apply_flags(struct store_mailbox *mb, uint32_t uidvalidity,
+		uint32_t uid, const struct imap_arg *flags, uint64_t modseq)
+{
+	struct msg_entry *entry;
+
+	g_mutex_lock(&mb->lock);
+	if (mb->index && mb->uidvalidity == uidvalidity &&
+			(entry = msg_index_find(mb->index, uid))) {
+		uint8_t f;
+		uint32_t kw;
+
+		if (msg_index_parse_flags(mb->index, flags, &f, &kw)) {
+			entry->flags = f;
+			entry->keywords = kw;
+		}
+		if (modseq > entry->modseq)
+			entry->modseq = modseq;
+	}
+	g_mutex_unlock(&mb->lock);
+}
+
+void store_mailbox_apply_expunge(struct store_mailbox *mb,
+		uint32_t uidvalidity, uint32_t uid)
+{
+	g_mutex_lock(&mb->lock);
+	if (mb->index && mb->uidvalidity == uidvalidity)
+		msg_index_remove(mb->index, uid);
+	g_mutex_unlock(&mb->lock);
+}
+
+void store_mailbox_apply_exists(struct store_mailbox *mb,
+		uint32_t uidvalidity, uint32_t count)
+{
+	g_mutex_lock(&mb->lock);
+	/* New mail (or a count we cannot explain): list again next time. */
+	if (mb->index && (mb->uidvalidity != uidvalidity ||
+				msg_index_count(mb->index) != count))
+		mb->listed_at = 0;
+	g_mutex_unlock(&mb->lock);
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * One selectable mailbox: its UIDVALIDITY, its message index, and the
+ * operations that fill it from the server.
+ */
+#ifndef IMAPFS_STORE_MAILBOX_H
+#define IMAPFS_STORE_MAILBOX_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/account.h"
+#include "store/cache.h"
+#include "store/msgindex.h"
+
+/* A message as the filesystem needs it, copied out of the index. */
+struct store_message {
+	uint32_t uidvalidity;
+	struct msg_entry entry;
+	char *flags;		/* owned: "\Seen $Forwarded" */
+	char **keywords;	/* owned, NULL-terminated */
+};
+
+struct store_mailbox_status {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t messages;
+	uint32_t unseen;
+	uint64_t highestmodseq;
+};
+
+struct store_mailbox *store_mailbox_new(struct store_account *account,
+		const char *raw_name);
+void store_mailbox_free(struct store_mailbox **mailbox);
+
+const char *store_mailbox_name(const struct store_mailbox *mailbox);
+
+/*
+ * Make sure the index is at most max_age_s old (0: list now; -1: any age,
+ * just listed once), asking the server if needed.  When the server cannot
+ * be reached and an older index exists, that index is kept and 0 returned
+ * (cached reads keep working while the server is away).
+ */
+int store_mailbox_ensure_listed(struct store_mailbox *mailbox, int max_age_s);
+
+/* 0 and *msg filled (store_message_clear it), or ENOENT. */
+int store_mailbox_message(struct store_mailbox *mailbox, uint32_t uid,
+		struct store_message *msg);
+void store_message_clear(struct store_message *msg);
+
+int store_mailbox_status(struct store_mailbox *mailbox,
+		struct store_mailbox_status *status);
+
+/* Copy of the current entries (for a directory listing) and the
+ * UIDVALIDITY they belong to; g_array_unref it. */
+GArray *store_mailbox_snapshot(struct store_mailbox *mailbox,
+		uint32_t *uidvalidity_r);
+
+/*
+ * The body of a message: from the cache, or fetched into it.  Concurrent
+ * calls for the same message share one fetch.  On success the index learns
+ * the exact size.  Returns 0 or an errno (ENOENT: no such message;
+ * ESTALE: UIDVALIDITY changed; EIO/ETIMEDOUT: the server failed us).
+ */
+int store_mailbox_body(struct store_mailbox *mailbox, uint32_t uidvalidity,
+		uint32_t uid, struct body_cache_entry *entry);
+
+/* The exact size if the body is cached (no network), else false. */
+bool store_mailbox_cached_size(struct store_mailbox *mailbox,
+		uint32_t uidvalidity, uint32_t uid, uint64_t *size_r);
+
+/* Unsolicited news from a session that has this mailbox selected. */
+void store_mailbox_apply_flags(struct store_mailbox *mailbox,
+		uint32_t uidvalidity, uint32_t uid,
+		const struct imap_arg *flags, uint64_t modseq);
+void store_mailbox_apply_expunge(struct store_mailbox *mailbox,
+		uint32_t uidvalidity, uint32_t uid);
+void store_mailbox_apply_exists(struct store_mailbox *mailbox,
+		uint32_t uidvalidity, uint32_t count);
+
+#endif

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * libFuzzer target for modified UTF-7 and the name mapping.  Besides "never
+ * crashes" it checks the properties the filesystem relies on:
+ *
+ *  - decode accepts only canonical input: encode(decode(x)) == x;
+ *  - encode is undone by decode: decode(encode(x)) == x;
+ *  - every raw part (without NUL) is shown as a usable file name that turns
+ *    back into exactly the same bytes, in both charsets;
+ *  - any file name that is accepted maps to a part that round-trips too.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "imap/utf7.h"
+#include "store/names.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static bool same(const char *s, const void *data, size_t size)
+{
+	return s != NULL && strlen(s) == size &&
+		(size == 0 || memcmp(s, data, size) == 0);
+}
+
+static void check_utf7(const char *in, size_t size)
+{
+	char *dec, *enc;
+
+	dec = imap_utf7_decode(in, size);
+	if (dec != NULL) {
+		if (!g_utf8_validate(dec, -1, NULL))
+			abort();
+		enc = imap_utf7_encode(dec, strlen(dec));
+		if (!same(enc, in, size))
+			abort();
+		g_free(enc);
+		g_free(dec);
+	}
+
+	enc = imap_utf7_encode(in, size);
+	if (enc != NULL) {
+		dec = imap_utf7_decode(enc, strlen(enc));
+		if (!same(dec, in, size))
+			abort();
+		g_free(dec);
+		g_free(enc);
+	}
+}
+
+static void check_part(const char *raw, size_t size, bool has_nul,
+		enum names_charset cs)
+{
+	char *d = names_part_to_display(raw, size, cs);
+	char *back;
+	uint32_t uid;
+
+	if (d == NULL || !g_utf8_validate(d, -1, NULL) || d[0] == '\0' ||
+	    strcmp(d, ".") == 0 || strcmp(d, "..") == 0 ||
+	    strchr(d, '/') != NULL || names_parse_message_file(d, &uid))
+		abort();
+	back = names_display_to_part(d, cs);
+	if (has_nul ? back != NULL : !same(back, raw, size))
+		abort();
+	g_free(back);
+	g_free(d);
+}
+
+/* The input as a file name someone types: mkdir must create a part that is
+ * itself shown and read back consistently. */
+static void check_display(const char *display, enum names_charset cs)
+{
+	char *raw = names_display_to_part(display, cs);
+
+	if (raw != NULL) {
+		check_part(raw, strlen(raw), false, cs);
+		g_free(raw);
+	}
+}
+
+static void check_split(const char *s)
+{
+	char **v = names_split(s, '/');
+	char *joined = g_strjoinv("/", v);
+
+	if (strcmp(joined, s) != 0)
+		abort();
+	g_free(joined);
+	g_strfreev(v);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *in = (const char *)data;
+	bool has_nul = size > 0 && memchr(data, '\0', size) != NULL;
+	char *str;
+
+	check_utf7(in, size);
+	check_part(in, size, has_nul, NAMES_MUTF7);
+	check_part(in, size, has_nul, NAMES_UTF8);
+
+	str = g_strndup(in, size);
+	check_display(str, NAMES_MUTF7);
+	check_display(str, NAMES_UTF8);
+	check_split(str);
+	g_free(str);
+	return 0;
+}

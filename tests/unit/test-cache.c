@@ -1,0 +1,1056 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The on-disk body cache: keying, round trips, failed and aborted writes,
+ * files damaged behind the cache's back, remounts, UIDVALIDITY changes, the
+ * LRU bound, stale temp files and concurrent use.  Each test works in its
+ * own temporary directory.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "store/cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#define HEADER_SIZE 128
+
+/* Helpers */
+
+static char *make_test_dir(void)
+{
+	GError *error = NULL;
+	char *dir = g_dir_make_tmp("test-cache-XXXXXX", &error);
+
+	g_assert_no_error(error);
+	g_assert_nonnull(dir);
+	return dir;
+}
+
+static void remove_tree(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return;
+	if (S_ISDIR(st.st_mode)) {
+		GDir *d = g_dir_open(path, 0, NULL);
+		const char *name;
+
+		g_assert_nonnull(d);
+		while ((name = g_dir_read_name(d)) != NULL) {
+			char *sub = g_build_filename(path, name, NULL);
+
+			remove_tree(sub);
+			g_free(sub);
+		}
+		g_dir_close(d);
+		g_assert_cmpint(rmdir(path), ==, 0);
+	} else {
+		g_assert_cmpint(unlink(path), ==, 0);
+	}
+}
+
+/* Regular files below path, and their total size. */
+static unsigned int count_files(const char *path, uint64_t *bytes)
+{
+	unsigned int n = 0;
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (S_ISREG(st.st_mode)) {
+		if (bytes)
+			*bytes += (uint64_t)st.st_size;
+		return 1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		GDir *d = g_dir_open(path, 0, NULL);
+		const char *name;
+
+		g_assert_nonnull(d);
+		while ((name = g_dir_read_name(d)) != NULL) {
+			char *sub = g_build_filename(path, name, NULL);
+
+			n += count_files(sub, bytes);
+			g_free(sub);
+		}
+		g_dir_close(d);
+	}
+	return n;
+}
+
+static unsigned int count_in(const char *dir, const char *sub)
+{
+	char *path = g_build_filename(dir, sub, NULL);
+	unsigned int n = count_files(path, NULL);
+
+	g_free(path);
+	return n;
+}
+
+static uint64_t bytes_in_bodies(const char *dir)
+{
+	char *path = g_build_filename(dir, "bodies", NULL);
+	uint64_t bytes = 0;
+
+	count_files(path, &bytes);
+	g_free(path);
+	return bytes;
+}
+
+static struct body_cache *open_cache(const char *dir, const char *account,
+		uint64_t max_bytes)
+{
+	GError *error = NULL;
+	struct body_cache *cache;
+
+	cache = body_cache_open(dir, account, max_bytes, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(cache);
+	return cache;
+}
+
+static struct body_cache_key make_key(const char *mailbox,
+		uint32_t uidvalidity, uint32_t uid)
+{
+	struct body_cache_key key = {
+		.account = "alice",
+		.mailbox = mailbox,
+		.uidvalidity = uidvalidity,
+		.uid = uid,
+	};
+
+	return key;
+}
+
+/* Write data in chunks of the given sizes (cycled; NULL: all at once). */
+static void write_chunked(struct body_cache_writer *writer,
+		const unsigned char *data, size_t len, const size_t *chunks,
+		size_t nchunks)
+{
+	size_t done = 0, i = 0;
+
+	while (done < len) {
+		size_t n = chunks ? chunks[i++ % nchunks] : len;
+
+		if (n > len - done)
+			n = len - done;
+		body_cache_writer_write(writer, data + done, n);
+		done += n;
+	}
+}
+
+static void commit_body(struct body_cache *cache, const char *mailbox,
+		uint32_t uidvalidity, uint32_t uid, const void *data,
+		size_t len, struct body_cache_entry *entry)
+{
+	GError *error = NULL;
+	struct body_cache_writer *writer;
+	bool ok;
+
+	writer = body_cache_writer_new(cache, mailbox, uidvalidity, len,
+			&error);
+	g_assert_no_error(error);
+	g_assert_nonnull(writer);
+	write_chunked(writer, data, len, NULL, 0);
+	ok = body_cache_writer_commit(&writer, uid, entry, &error);
+	g_assert_no_error(error);
+	g_assert_true(ok);
+	g_assert_null(writer);
+}
+
+static void commit_and_close(struct body_cache *cache, const char *mailbox,
+		uint32_t uidvalidity, uint32_t uid, const void *data,
+		size_t len)
+{
+	struct body_cache_entry entry;
+
+	commit_body(cache, mailbox, uidvalidity, uid, data, len, &entry);
+	close(entry.fd);
+}
+
+/* The entry gives exactly these bytes, and the file ends right after. */
+static void assert_entry(const struct body_cache_entry *entry,
+		const void *data, size_t len)
+{
+	unsigned char *buf = g_malloc(len + 1);
+	size_t done = 0;
+	ssize_t n;
+
+	g_assert_cmpint(entry->fd, >=, 0);
+	g_assert_cmpuint(entry->offset, ==, HEADER_SIZE);
+	g_assert_cmpuint(entry->length, ==, len);
+	while (done < len) {
+		n = pread(entry->fd, buf + done, len - done,
+				(off_t)(entry->offset + done));
+		g_assert_cmpint(n, >, 0);
+		done += (size_t)n;
+	}
+	g_assert_true(memcmp(buf, data, len) == 0);
+	n = pread(entry->fd, buf, 1, (off_t)(entry->offset + len));
+	g_assert_cmpint(n, ==, 0);
+	g_free(buf);
+}
+
+static void assert_hit(struct body_cache *cache, const char *mailbox,
+		uint32_t uidvalidity, uint32_t uid, const void *data,
+		size_t len)
+{
+	struct body_cache_key key = make_key(mailbox, uidvalidity, uid);
+	struct body_cache_entry entry;
+
+	g_assert_true(body_cache_lookup(cache, &key, &entry));
+	assert_entry(&entry, data, len);
+	close(entry.fd);
+}
+
+static void assert_miss(struct body_cache *cache, const char *mailbox,
+		uint32_t uidvalidity, uint32_t uid)
+{
+	struct body_cache_key key = make_key(mailbox, uidvalidity, uid);
+	struct body_cache_entry entry;
+
+	g_assert_false(body_cache_lookup(cache, &key, &entry));
+	g_assert_cmpint(entry.fd, ==, -1);
+}
+
+static char *key_path(struct body_cache *cache, const char *mailbox,
+		uint32_t uidvalidity, uint32_t uid)
+{
+	struct body_cache_key key = make_key(mailbox, uidvalidity, uid);
+
+	return body_cache_path(cache, &key);
+}
+
+static void set_mtime(const char *path, time_t when)
+{
+	struct timespec times[2] = {
+		{ .tv_sec = when },
+		{ .tv_sec = when },
+	};
+
+	g_assert_cmpint(utimensat(AT_FDCWD, path, times,
+				AT_SYMLINK_NOFOLLOW), ==, 0);
+}
+
+static void assert_mode(const char *path, mode_t mode)
+{
+	struct stat st;
+
+	g_assert_cmpint(stat(path, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 07777, ==, mode);
+}
+
+/* Deterministic pseudo-random bytes. */
+static unsigned char *make_bytes(uint32_t seed, size_t len)
+{
+	unsigned char *p = g_malloc(len ? len : 1);
+	uint32_t x = seed * 2654435761u + 1;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (unsigned char)x;
+	}
+	return p;
+}
+
+/* Keying */
+
+static void test_keying(void)
+{
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, "alice", 0);
+	char *bodies = g_build_filename(dir, "bodies", NULL);
+	char long300[301], long300b[301], exact[199], over[200];
+	const char *mailboxes[] = {
+		"INBOX", "inbox", "Inbox", "a/b", "a%2Fb", "a%2fb", "a_2Fb",
+		".", "..", "...", "", "/", "%", "n-", "n-INBOX", "h-",
+		long300, long300b, exact, over,
+		"caf\xc3\xa9", "caf\xc3\xa8", "\xff", "\x7f", " ", "a b",
+		"A.B", "a.b", "-", "_",
+	};
+	const uint32_t numbers[] = { 0, 1, 11, 4294967295u };
+	GHashTable *paths, *mdirs;
+	size_t m, i, j;
+
+	memset(long300, 'x', 300);
+	long300[300] = '\0';
+	memcpy(long300b, long300, sizeof(long300));
+	long300b[299] = 'y';
+	/* "n-" + 198 plain bytes: exactly at the limit; one more is over. */
+	memset(exact, 'e', 198);
+	exact[198] = '\0';
+	memset(over, 'e', 199);
+	over[199] = '\0';
+
+	paths = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	mdirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	for (m = 0; m < G_N_ELEMENTS(mailboxes); m++) {
+		char *mdir = NULL;
+
+		for (i = 0; i < G_N_ELEMENTS(numbers); i++) {
+			for (j = 0; j < G_N_ELEMENTS(numbers); j++) {
+				char *path = key_path(cache, mailboxes[m],
+						numbers[i], numbers[j]);
+				char *again = key_path(cache, mailboxes[m],
+						numbers[i], numbers[j]);
+				char **parts;
+
+				g_assert_cmpstr(path, ==, again);
+				g_free(again);
+
+				/* DIR/bodies/<mailbox>/<uv>/<uid>, with
+				 * every part a plain file name. */
+				g_assert_true(g_str_has_prefix(path, bodies));
+				g_assert_cmpint(path[strlen(bodies)], ==, '/');
+				parts = g_strsplit(path + strlen(bodies) + 1,
+						"/", -1);
+				g_assert_cmpuint(g_strv_length(parts), ==, 3);
+				for (guint k = 0; k < 3; k++) {
+					g_assert_cmpstr(parts[k], !=, "");
+					g_assert_cmpstr(parts[k], !=, ".");
+					g_assert_cmpstr(parts[k], !=, "..");
+					g_assert_cmpuint(strlen(parts[k]),
+							<=, 255);
+				}
+				if (!mdir)
+					mdir = g_strdup(parts[0]);
+				else
+					g_assert_cmpstr(mdir, ==, parts[0]);
+				g_strfreev(parts);
+
+				g_assert_false(g_hash_table_contains(paths,
+							path));
+				g_hash_table_add(paths, path);
+			}
+		}
+		g_assert_false(g_hash_table_contains(mdirs, mdir));
+		g_hash_table_add(mdirs, mdir);
+	}
+
+	/* Bodies written under each of them land where the path says,
+	 * inside DIR/bodies, and are found again. */
+	for (m = 0; m < G_N_ELEMENTS(mailboxes); m++) {
+		char *path = key_path(cache, mailboxes[m], 7, 42);
+
+		commit_and_close(cache, mailboxes[m], 7, 42, mailboxes[m],
+				strlen(mailboxes[m]));
+		g_assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR));
+		g_free(path);
+	}
+	for (m = 0; m < G_N_ELEMENTS(mailboxes); m++)
+		assert_hit(cache, mailboxes[m], 7, 42, mailboxes[m],
+				strlen(mailboxes[m]));
+	g_assert_cmpuint(count_files(bodies, NULL), ==,
+			G_N_ELEMENTS(mailboxes));
+	g_assert_cmpuint(count_files(dir, NULL), ==,
+			G_N_ELEMENTS(mailboxes) + 1);
+
+	g_hash_table_destroy(mdirs);
+	g_hash_table_destroy(paths);
+	g_free(bodies);
+	body_cache_close(&cache);
+	g_assert_null(cache);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* Round trips */
+
+static void test_round_trip(void)
+{
+	static const unsigned char odd[] =
+		"From: a@example.org\r\n\r\nNUL:\0 8-bit:\xff\xfe\x80\xc3\xa9"
+		"\r\nlone LF\nlone CR\r.\r\n";
+	static const size_t chunks[] = { 1, 7, 4093, 65537, 13, 0x10000 };
+	const size_t big_len = 5 * 1024 * 1024 + 3;
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, "alice", 0);
+	struct body_cache_writer *writer;
+	struct body_cache_entry entry;
+	GError *error = NULL;
+	unsigned char *big;
+	char *path, *p;
+	uint64_t expect;
+
+	g_assert_cmpuint(body_cache_size(cache), ==, 0);
+
+	commit_body(cache, "INBOX", 3857529045u, 4711, odd, sizeof(odd),
+			&entry);
+	assert_entry(&entry, odd, sizeof(odd));
+	close(entry.fd);
+	assert_hit(cache, "INBOX", 3857529045u, 4711, odd, sizeof(odd));
+
+	/* Modes: directories 0700, files 0600. */
+	path = key_path(cache, "INBOX", 3857529045u, 4711);
+	assert_mode(path, 0600);
+	p = g_path_get_dirname(path);
+	assert_mode(p, 0700);
+	g_free(p);
+	g_free(path);
+	path = g_build_filename(dir, "account", NULL);
+	assert_mode(path, 0600);
+	g_free(path);
+	assert_mode(dir, 0700);
+
+	/* An empty body. */
+	commit_body(cache, "INBOX", 1, 1, "", 0, &entry);
+	assert_entry(&entry, "", 0);
+	close(entry.fd);
+	assert_hit(cache, "INBOX", 1, 1, "", 0);
+
+	/* 5 MB in odd-sized chunks. */
+	big = make_bytes(5, big_len);
+	writer = body_cache_writer_new(cache, "Archive", 9, big_len, &error);
+	g_assert_no_error(error);
+	write_chunked(writer, big, big_len, chunks, G_N_ELEMENTS(chunks));
+	g_assert_true(body_cache_writer_commit(&writer, 77, &entry, &error));
+	g_assert_no_error(error);
+	assert_entry(&entry, big, big_len);
+	close(entry.fd);
+	assert_hit(cache, "Archive", 9, 77, big, big_len);
+
+	/* Other keys are misses; a key of another account too. */
+	assert_miss(cache, "INBOX", 3857529045u, 4712);
+	assert_miss(cache, "INBOX", 3857529044u, 4711);
+	assert_miss(cache, "inbox", 3857529045u, 4711);
+	{
+		struct body_cache_key key = make_key("INBOX", 3857529045u,
+				4711);
+
+		key.account = "bob";
+		g_assert_false(body_cache_lookup(cache, &key, &entry));
+		assert_hit(cache, "INBOX", 3857529045u, 4711, odd,
+				sizeof(odd));
+	}
+
+	expect = 3 * HEADER_SIZE + sizeof(odd) + big_len;
+	g_assert_cmpuint(body_cache_size(cache), ==, expect);
+	g_assert_cmpuint(bytes_in_bodies(dir), ==, expect);
+	g_assert_cmpuint(count_in(dir, "tmp"), ==, 0);
+
+	/* Committing the same key again replaces it without counting
+	 * twice. */
+	commit_and_close(cache, "INBOX", 1, 1, "", 0);
+	g_assert_cmpuint(body_cache_size(cache), ==, expect);
+
+	g_free(big);
+	body_cache_close(&cache);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* Failed and aborted writes */
+
+static void assert_nothing_left(const char *dir)
+{
+	g_assert_cmpuint(count_in(dir, "bodies"), ==, 0);
+	g_assert_cmpuint(count_in(dir, "tmp"), ==, 0);
+}
+
+static void test_wrong_length(void)
+{
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, "alice", 0);
+	struct body_cache_writer *writer;
+	struct body_cache_entry entry;
+	GError *error = NULL;
+
+	/* Fewer bytes than announced. */
+	writer = body_cache_writer_new(cache, "INBOX", 1, 10, &error);
+	g_assert_no_error(error);
+	body_cache_writer_write(writer, "12345", 5);
+	g_assert_false(body_cache_writer_commit(&writer, 1, &entry, &error));
+	g_assert_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_SHORT);
+	g_assert_null(writer);
+	g_assert_cmpint(entry.fd, ==, -1);
+	g_clear_error(&error);
+	assert_nothing_left(dir);
+	assert_miss(cache, "INBOX", 1, 1);
+
+	/* Nothing at all. */
+	writer = body_cache_writer_new(cache, "INBOX", 1, 1, &error);
+	g_assert_no_error(error);
+	g_assert_false(body_cache_writer_commit(&writer, 1, &entry, &error));
+	g_assert_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_SHORT);
+	g_clear_error(&error);
+	assert_nothing_left(dir);
+
+	/* More, in one write beyond the end... */
+	writer = body_cache_writer_new(cache, "INBOX", 1, 10, &error);
+	g_assert_no_error(error);
+	body_cache_writer_write(writer, "123456", 6);
+	body_cache_writer_write(writer, "78901", 5);
+	g_assert_false(body_cache_writer_commit(&writer, 1, &entry, &error));
+	g_assert_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_TOO_LARGE);
+	g_clear_error(&error);
+	assert_nothing_left(dir);
+
+	/* ...or after exactly the right amount; the error is sticky even
+	 * if nothing more comes. */
+	writer = body_cache_writer_new(cache, "INBOX", 1, 10, &error);
+	g_assert_no_error(error);
+	body_cache_writer_write(writer, "1234567890", 10);
+	body_cache_writer_write(writer, "x", 1);
+	body_cache_writer_write(writer, "", 0);
+	g_assert_false(body_cache_writer_commit(&writer, 1, &entry, &error));
+	g_assert_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_TOO_LARGE);
+	g_clear_error(&error);
+	assert_nothing_left(dir);
+	assert_miss(cache, "INBOX", 1, 1);
+
+	/* An announced length that cannot be stored at all. */
+	writer = body_cache_writer_new(cache, "INBOX", 1, UINT64_MAX, &error);
+	g_assert_null(writer);
+	g_assert_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_TOO_LARGE);
+	g_clear_error(&error);
+
+	/* Abort, with and without data. */
+	writer = body_cache_writer_new(cache, "INBOX", 1, 10, &error);
+	g_assert_no_error(error);
+	body_cache_writer_write(writer, "12345", 5);
+	g_assert_cmpuint(count_in(dir, "tmp"), ==, 1);
+	body_cache_writer_abort(&writer);
+	g_assert_null(writer);
+	assert_nothing_left(dir);
+	writer = body_cache_writer_new(cache, "INBOX", 1, 0, &error);
+	g_assert_no_error(error);
+	body_cache_writer_abort(&writer);
+	assert_nothing_left(dir);
+
+	g_assert_cmpuint(body_cache_size(cache), ==, 0);
+	body_cache_close(&cache);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* Files damaged behind the cache's back */
+
+enum damage {
+	DAMAGE_OTHER_UID,
+	DAMAGE_OTHER_UIDVALIDITY,
+	DAMAGE_OTHER_MAILBOX,
+	DAMAGE_OTHER_ACCOUNT,
+	DAMAGE_TRUNCATED,
+	DAMAGE_TRUNCATED_TO_HEADER,
+	DAMAGE_EMPTY,
+	DAMAGE_APPENDED,
+	DAMAGE_ZEROED,
+	DAMAGE_HEADER_BYTE,
+	DAMAGE_SYMLINK,
+};
+
+static void copy_file(const char *from, const char *to)
+{
+	char *contents;
+	gsize len;
+	GError *error = NULL;
+
+	g_assert_true(g_file_get_contents(from, &contents, &len, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_file_set_contents(to, contents, (gssize)len, &error));
+	g_assert_no_error(error);
+	g_free(contents);
+}
+
+static void damage(const char *dir, struct body_cache *cache,
+		const char *path, enum damage how)
+{
+	char *other = NULL, *contents;
+	gsize len;
+	GError *error = NULL;
+	int fd;
+
+	switch (how) {
+	case DAMAGE_OTHER_UID:
+		/* Same length, so only the header tells. */
+		commit_and_close(cache, "INBOX", 5, 2, "body of 1", 9);
+		other = key_path(cache, "INBOX", 5, 2);
+		break;
+	case DAMAGE_OTHER_UIDVALIDITY:
+		commit_and_close(cache, "INBOX", 6, 1, "body of 1", 9);
+		other = key_path(cache, "INBOX", 6, 1);
+		break;
+	case DAMAGE_OTHER_MAILBOX:
+		commit_and_close(cache, "Sent", 5, 1, "body of 1", 9);
+		other = key_path(cache, "Sent", 5, 1);
+		break;
+	case DAMAGE_OTHER_ACCOUNT: {
+		char *odir = g_build_filename(dir, "other", NULL);
+		struct body_cache *ocache = open_cache(odir, "bob", 0);
+
+		commit_and_close(ocache, "INBOX", 5, 1, "body of 1", 9);
+		other = key_path(ocache, "INBOX", 5, 1);
+		copy_file(other, path);
+		body_cache_close(&ocache);
+		g_free(other);
+		other = NULL;
+		remove_tree(odir);
+		g_free(odir);
+		break;
+	}
+	case DAMAGE_TRUNCATED:
+		g_assert_cmpint(truncate(path, HEADER_SIZE + 8), ==, 0);
+		break;
+	case DAMAGE_TRUNCATED_TO_HEADER:
+		g_assert_cmpint(truncate(path, HEADER_SIZE - 1), ==, 0);
+		break;
+	case DAMAGE_EMPTY:
+		g_assert_cmpint(truncate(path, 0), ==, 0);
+		break;
+	case DAMAGE_APPENDED:
+		fd = open(path, O_WRONLY | O_APPEND);
+		g_assert_cmpint(fd, >=, 0);
+		g_assert_cmpint(write(fd, "\r\n", 2), ==, 2);
+		close(fd);
+		break;
+	case DAMAGE_ZEROED:
+		contents = g_malloc0(HEADER_SIZE + 9);
+		g_assert_true(g_file_set_contents(path, contents,
+					HEADER_SIZE + 9, &error));
+		g_assert_no_error(error);
+		g_free(contents);
+		break;
+	case DAMAGE_HEADER_BYTE:
+		g_assert_true(g_file_get_contents(path, &contents, &len,
+					&error));
+		g_assert_no_error(error);
+		contents[HEADER_SIZE - 1] = ' ';
+		g_assert_true(g_file_set_contents(path, contents,
+					(gssize)len, &error));
+		g_assert_no_error(error);
+		g_free(contents);
+		break;
+	case DAMAGE_SYMLINK:
+		commit_and_close(cache, "INBOX", 5, 3, "body of 1", 9);
+		other = key_path(cache, "INBOX", 5, 3);
+		g_assert_cmpint(unlink(path), ==, 0);
+		g_assert_cmpint(symlink(other, path), ==, 0);
+		g_free(other);
+		other = NULL;
+		break;
+	}
+	if (other) {
+		copy_file(other, path);
+		g_free(other);
+	}
+}
+
+static void test_damaged(void)
+{
+	static const enum damage cases[] = {
+		DAMAGE_OTHER_UID, DAMAGE_OTHER_UIDVALIDITY,
+		DAMAGE_OTHER_MAILBOX, DAMAGE_OTHER_ACCOUNT,
+		DAMAGE_TRUNCATED, DAMAGE_TRUNCATED_TO_HEADER, DAMAGE_EMPTY,
+		DAMAGE_APPENDED, DAMAGE_ZEROED, DAMAGE_HEADER_BYTE,
+		DAMAGE_SYMLINK,
+	};
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, "alice", 0);
+	char *path = key_path(cache, "INBOX", 5, 1);
+	size_t i;
+
+	for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+		struct stat st;
+
+		commit_and_close(cache, "INBOX", 5, 1, "body of 1", 9);
+		assert_hit(cache, "INBOX", 5, 1, "body of 1", 9);
+		damage(dir, cache, path, cases[i]);
+		g_assert_cmpint(lstat(path, &st), ==, 0);
+		assert_miss(cache, "INBOX", 5, 1);
+		g_assert_cmpint(lstat(path, &st), ==, -1);
+		g_assert_cmpint(errno, ==, ENOENT);
+		/* The file copied from stays valid where it is. */
+		if (cases[i] == DAMAGE_OTHER_UID)
+			assert_hit(cache, "INBOX", 5, 2, "body of 1", 9);
+	}
+
+	/* A damaged file is not removed for a lookup of another
+	 * account's key. */
+	commit_and_close(cache, "INBOX", 5, 1, "body of 1", 9);
+	g_assert_cmpint(truncate(path, 0), ==, 0);
+	{
+		struct body_cache_key key = make_key("INBOX", 5, 1);
+		struct body_cache_entry entry;
+
+		key.account = "bob";
+		g_assert_false(body_cache_lookup(cache, &key, &entry));
+		g_assert_true(g_file_test(path, G_FILE_TEST_EXISTS));
+	}
+
+	g_free(path);
+	body_cache_close(&cache);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* Remount, and another account */
+
+static void test_reopen(void)
+{
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, "alice", 0);
+	GError *error = NULL;
+	char *path, *contents;
+	uint64_t size;
+
+	commit_and_close(cache, "INBOX", 1, 2, "kept across mounts", 18);
+	size = body_cache_size(cache);
+	g_assert_cmpuint(size, ==, HEADER_SIZE + 18);
+	body_cache_close(&cache);
+
+	cache = open_cache(dir, "alice", 0);
+	assert_hit(cache, "INBOX", 1, 2, "kept across mounts", 18);
+	g_assert_cmpuint(body_cache_size(cache), ==, size);
+	body_cache_close(&cache);
+
+	path = g_build_filename(dir, "account", NULL);
+	g_assert_true(g_file_get_contents(path, &contents, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_cmpstr(contents, ==, "alice\n");
+	g_free(contents);
+
+	cache = body_cache_open(dir, "bob", 0, &error);
+	g_assert_null(cache);
+	g_assert_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_ACCOUNT);
+	g_assert_nonnull(strstr(error->message, dir));
+	g_assert_nonnull(strstr(error->message,
+				"belongs to account alice, not bob"));
+	g_clear_error(&error);
+
+	/* A prefix of the name is another name too. */
+	cache = body_cache_open(dir, "alic", 0, &error);
+	g_assert_null(cache);
+	g_assert_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_ACCOUNT);
+	g_clear_error(&error);
+
+	/* And the body is still there for alice. */
+	cache = open_cache(dir, "alice", 0);
+	assert_hit(cache, "INBOX", 1, 2, "kept across mounts", 18);
+	body_cache_close(&cache);
+
+	g_free(path);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* UIDVALIDITY changes */
+
+static void test_drop_stale(void)
+{
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, "alice", 0);
+	char *path, *uvdir;
+	uint32_t uv;
+
+	for (uv = 1; uv <= 3; uv++) {
+		commit_and_close(cache, "INBOX", uv, 1, "one", 3);
+		commit_and_close(cache, "INBOX", uv, 2, "two", 3);
+	}
+	commit_and_close(cache, "Other", 1, 1, "other", 5);
+	g_assert_cmpuint(body_cache_size(cache), ==, 7 * HEADER_SIZE + 23);
+
+	body_cache_drop_stale(cache, "INBOX", 2);
+	assert_miss(cache, "INBOX", 1, 1);
+	assert_miss(cache, "INBOX", 1, 2);
+	assert_miss(cache, "INBOX", 3, 1);
+	assert_miss(cache, "INBOX", 3, 2);
+	assert_hit(cache, "INBOX", 2, 1, "one", 3);
+	assert_hit(cache, "INBOX", 2, 2, "two", 3);
+	assert_hit(cache, "Other", 1, 1, "other", 5);
+	g_assert_cmpuint(body_cache_size(cache), ==, 3 * HEADER_SIZE + 11);
+	g_assert_cmpuint(bytes_in_bodies(dir), ==, 3 * HEADER_SIZE + 11);
+
+	path = key_path(cache, "INBOX", 1, 1);
+	uvdir = g_path_get_dirname(path);
+	g_assert_false(g_file_test(uvdir, G_FILE_TEST_EXISTS));
+	g_free(uvdir);
+	g_free(path);
+
+	/* A mailbox never cached, and keeping what is the only one. */
+	body_cache_drop_stale(cache, "Nowhere", 1);
+	body_cache_drop_stale(cache, "Other", 1);
+	assert_hit(cache, "Other", 1, 1, "other", 5);
+
+	/* Writing under the dropped UIDVALIDITY again still works. */
+	commit_and_close(cache, "INBOX", 1, 1, "again", 5);
+	assert_hit(cache, "INBOX", 1, 1, "again", 5);
+
+	body_cache_close(&cache);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* The LRU bound */
+
+#define LRU_BODY 1000
+#define LRU_FILE (HEADER_SIZE + LRU_BODY)
+
+static void test_lru(void)
+{
+	char *dir = make_test_dir();
+	/* Room for four files; evicting goes down to 90% of that. */
+	const uint64_t max = 4 * LRU_FILE + 100;
+	struct body_cache *cache = open_cache(dir, "alice", max);
+	unsigned char *bodies[6];
+	struct body_cache_entry held;
+	struct body_cache_key key;
+	time_t now = time(NULL);
+	unsigned char buf[LRU_BODY];
+	uint32_t uid;
+	char *path;
+
+	for (uid = 1; uid <= 5; uid++)
+		bodies[uid] = make_bytes(uid, LRU_BODY);
+
+	commit_and_close(cache, "INBOX", 1, 1, bodies[1], LRU_BODY);
+	/* Keep the fd of 2 from its commit: it must outlive eviction. */
+	commit_body(cache, "INBOX", 1, 2, bodies[2], LRU_BODY, &held);
+	commit_and_close(cache, "INBOX", 1, 3, bodies[3], LRU_BODY);
+
+	/* Oldest first: 1, 2, 3 (explicit, as mtimes may tie). */
+	for (uid = 1; uid <= 3; uid++) {
+		path = key_path(cache, "INBOX", 1, uid);
+		set_mtime(path, now - 400 + 100 * (time_t)uid);
+		g_free(path);
+	}
+
+	/* Using 1 makes it the most recent. */
+	assert_hit(cache, "INBOX", 1, 1, bodies[1], LRU_BODY);
+
+	commit_and_close(cache, "INBOX", 1, 4, bodies[4], LRU_BODY);
+	g_assert_cmpuint(body_cache_size(cache), ==, 4 * LRU_FILE);
+	commit_and_close(cache, "INBOX", 1, 5, bodies[5], LRU_BODY);
+
+	/* Over the bound: 2 and 3 went, down to 90%. */
+	g_assert_cmpuint(body_cache_size(cache), <=, max - max / 10);
+	g_assert_cmpuint(body_cache_size(cache), ==, 3 * LRU_FILE);
+	g_assert_cmpuint(bytes_in_bodies(dir), ==, 3 * LRU_FILE);
+	assert_hit(cache, "INBOX", 1, 1, bodies[1], LRU_BODY);
+	assert_miss(cache, "INBOX", 1, 2);
+	assert_miss(cache, "INBOX", 1, 3);
+	assert_hit(cache, "INBOX", 1, 4, bodies[4], LRU_BODY);
+	assert_hit(cache, "INBOX", 1, 5, bodies[5], LRU_BODY);
+
+	/* The fd held across the eviction still reads the body. */
+	assert_entry(&held, bodies[2], LRU_BODY);
+	close(held.fd);
+
+	/* A body larger than the whole bound is still kept when it is
+	 * committed (it is the one just used), and goes at the next. */
+	{
+		unsigned char *huge = make_bytes(9, (size_t)max);
+		struct body_cache_entry entry;
+
+		commit_body(cache, "INBOX", 1, 9, huge, (size_t)max, &entry);
+		assert_entry(&entry, huge, (size_t)max);
+		close(entry.fd);
+		assert_hit(cache, "INBOX", 1, 9, huge, (size_t)max);
+		assert_miss(cache, "INBOX", 1, 1);
+		assert_miss(cache, "INBOX", 1, 4);
+		assert_miss(cache, "INBOX", 1, 5);
+		commit_and_close(cache, "INBOX", 1, 1, bodies[1], LRU_BODY);
+		assert_miss(cache, "INBOX", 1, 9);
+		assert_hit(cache, "INBOX", 1, 1, bodies[1], LRU_BODY);
+		g_assert_cmpuint(body_cache_size(cache), <=, max);
+		g_free(huge);
+	}
+
+	/* Reopening with a lower bound evicts at once. */
+	commit_and_close(cache, "INBOX", 1, 2, bodies[2], LRU_BODY);
+	commit_and_close(cache, "INBOX", 1, 3, bodies[3], LRU_BODY);
+	body_cache_close(&cache);
+	cache = open_cache(dir, "alice", 2 * LRU_FILE);
+	g_assert_cmpuint(body_cache_size(cache), <=, 2 * LRU_FILE);
+	g_assert_cmpuint(body_cache_size(cache), ==, bytes_in_bodies(dir));
+	key = make_key("INBOX", 1, 3);
+	g_assert_true(body_cache_lookup(cache, &key, &held));
+	g_assert_cmpint(pread(held.fd, buf, LRU_BODY, HEADER_SIZE), ==,
+			LRU_BODY);
+	g_assert_true(memcmp(buf, bodies[3], LRU_BODY) == 0);
+	close(held.fd);
+
+	for (uid = 1; uid <= 5; uid++)
+		g_free(bodies[uid]);
+	body_cache_close(&cache);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* Stale temporary files */
+
+static void test_stale_tmp(void)
+{
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, "alice", 0);
+	char *old_file, *young_file, *future_file;
+	GError *error = NULL;
+	time_t now = time(NULL);
+
+	body_cache_close(&cache);
+
+	old_file = g_build_filename(dir, "tmp", "123-old-XXXXXX", NULL);
+	young_file = g_build_filename(dir, "tmp", "456-young-XXXXXX", NULL);
+	future_file = g_build_filename(dir, "tmp", "789-future", NULL);
+	g_assert_true(g_file_set_contents(old_file, "x", 1, &error));
+	g_assert_true(g_file_set_contents(young_file, "y", 1, &error));
+	g_assert_true(g_file_set_contents(future_file, "z", 1, &error));
+	g_assert_no_error(error);
+	set_mtime(old_file, now - 2 * 60 * 60);
+	set_mtime(young_file, now - 10 * 60);
+	set_mtime(future_file, now + 60 * 60);
+
+	cache = open_cache(dir, "alice", 0);
+	g_assert_false(g_file_test(old_file, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_test(young_file, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_test(future_file, G_FILE_TEST_EXISTS));
+	/* Temp files are not bodies. */
+	g_assert_cmpuint(body_cache_size(cache), ==, 0);
+	body_cache_close(&cache);
+
+	g_free(old_file);
+	g_free(young_file);
+	g_free(future_file);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* Concurrent use */
+
+#define THREADS 4
+#define ROUNDS 300
+
+struct thread_arg {
+	struct body_cache *cache;
+	unsigned int id;
+	unsigned int hits, commits;
+};
+
+/* The bytes of a key depend only on the key, as with a real server. */
+static unsigned char *thread_body(const char *mailbox, uint32_t uid,
+		size_t *len_r)
+{
+	uint32_t seed = g_str_hash(mailbox) * 31 + uid;
+
+	*len_r = 1 + (seed % 7) * 1531 + uid * 17;
+	return make_bytes(seed, *len_r);
+}
+
+static gpointer thread_main(gpointer data)
+{
+	static const size_t chunks[] = { 3, 512, 97, 4096 };
+	struct thread_arg *arg = data;
+	char own[16];
+	unsigned int i;
+
+	snprintf(own, sizeof(own), "own-%u", arg->id);
+	for (i = 0; i < ROUNDS; i++) {
+		const char *mailbox = i % 2 ? "shared" : own;
+		uint32_t uid = 1 + (i * 7 + arg->id) % 11;
+		struct body_cache_key key = make_key(mailbox, 1, uid);
+		struct body_cache_entry entry;
+		struct body_cache_writer *writer;
+		GError *error = NULL;
+		unsigned char *body;
+		size_t len;
+
+		bool hit;
+
+		body = thread_body(mailbox, uid, &len);
+		hit = body_cache_lookup(arg->cache, &key, &entry);
+		if (hit) {
+			assert_entry(&entry, body, len);
+			close(entry.fd);
+			arg->hits++;
+		}
+		/* Commit anyway every few rounds, so that identical keys
+		 * are replaced while others read them. */
+		if (!hit || i % 3 == 0) {
+			writer = body_cache_writer_new(arg->cache, mailbox, 1,
+					len, &error);
+			g_assert_no_error(error);
+			write_chunked(writer, body, len, chunks,
+					G_N_ELEMENTS(chunks));
+			g_assert_true(body_cache_writer_commit(&writer, uid,
+						&entry, &error));
+			g_assert_no_error(error);
+			assert_entry(&entry, body, len);
+			close(entry.fd);
+			arg->commits++;
+		}
+		if (i % 50 == 0)
+			body_cache_drop_stale(arg->cache, mailbox, 1);
+		g_free(body);
+	}
+	return NULL;
+}
+
+static void run_threads(uint64_t max_bytes)
+{
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, "alice", max_bytes);
+	struct thread_arg args[THREADS];
+	GThread *threads[THREADS];
+	unsigned int i, hits = 0;
+
+	for (i = 0; i < THREADS; i++) {
+		args[i] = (struct thread_arg){ .cache = cache, .id = i };
+		threads[i] = g_thread_new("cache", thread_main, &args[i]);
+	}
+	for (i = 0; i < THREADS; i++) {
+		g_thread_join(threads[i]);
+		hits += args[i].hits;
+	}
+	g_assert_cmpuint(hits, >, 0);
+	g_assert_cmpuint(count_in(dir, "tmp"), ==, 0);
+	body_cache_close(&cache);
+
+	/* What is left is valid, and a fresh count is exact. */
+	cache = open_cache(dir, "alice", max_bytes);
+	g_assert_cmpuint(body_cache_size(cache), ==, bytes_in_bodies(dir));
+	if (max_bytes)
+		g_assert_cmpuint(body_cache_size(cache), <=, max_bytes);
+	body_cache_close(&cache);
+
+	remove_tree(dir);
+	g_free(dir);
+}
+
+static void test_threads(void)
+{
+	run_threads(0);
+}
+
+static void test_threads_evicting(void)
+{
+	/* About a quarter of all keys fit: evictions run all the time. */
+	run_threads(60000);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/cache/keying", test_keying);
+	g_test_add_func("/cache/round-trip", test_round_trip);
+	g_test_add_func("/cache/wrong-length", test_wrong_length);
+	g_test_add_func("/cache/damaged", test_damaged);
+	g_test_add_func("/cache/reopen", test_reopen);
+	g_test_add_func("/cache/drop-stale", test_drop_stale);
+	g_test_add_func("/cache/lru", test_lru);
+	g_test_add_func("/cache/stale-tmp", test_stale_tmp);
+	g_test_add_func("/cache/threads", test_threads);
+	g_test_add_func("/cache/threads-evicting", test_threads_evicting);
+	return g_test_run();
+}

@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Sequence numbers -> UIDs: scripted sequences of SELECT/EXISTS/FETCH/
+ * EXPUNGE checked against the whole map after every step, a random
+ * sequence checked against a plain model, and the hostile counts that must
+ * make the map give up instead of allocating gigabytes.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "imap/msgmap.h"
+
+static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	g_test_message("%s", msg);
+	g_test_fail();
+	g_free(msg);
+}
+
+enum op_kind {
+	OP_END,
+	OP_RESET,	/* a = count */
+	OP_COUNT,	/* a = count */
+	OP_LEARN,	/* a = seq, b = uid */
+	OP_EXPUNGE,	/* a = seq, b = expected result */
+};
+
+struct op {
+	enum op_kind kind;
+	uint32_t a, b;
+	/* the map afterwards: UIDs of seq 1.., 0 for unknown; the map must
+	 * answer 0 for every number after them */
+	uint32_t want[12];
+	unsigned nwant;
+};
+
+#define RESET(n, ...) { OP_RESET, n, 0, { __VA_ARGS__ }, \
+	sizeof((uint32_t[]){ __VA_ARGS__ }) / sizeof(uint32_t) }
+#define COUNT(n, ...) { OP_COUNT, n, 0, { __VA_ARGS__ }, \
+	sizeof((uint32_t[]){ __VA_ARGS__ }) / sizeof(uint32_t) }
+#define LEARN(s, u, ...) { OP_LEARN, s, u, { __VA_ARGS__ }, \
+	sizeof((uint32_t[]){ __VA_ARGS__ }) / sizeof(uint32_t) }
+#define EXPUNGE(s, r, ...) { OP_EXPUNGE, s, r, { __VA_ARGS__ }, \
+	sizeof((uint32_t[]){ __VA_ARGS__ }) / sizeof(uint32_t) }
+#define END { OP_END, 0, 0, { 0 }, 0 }
+
+/* Maps with no known UID are written as one 0 (count unknowable here). */
+static const struct op script_basic[] = {
+	RESET(3, 0, 0, 0),
+	LEARN(1, 10, 10, 0, 0),
+	LEARN(2, 20, 10, 20, 0),
+	LEARN(3, 30, 10, 20, 30),
+	/* a FETCH may correct what we knew */
+	LEARN(2, 21, 10, 21, 30),
+	/* EXPUNGE renumbers the rest */
+	EXPUNGE(2, 21, 10, 30),
+	EXPUNGE(1, 10, 30),
+	EXPUNGE(1, 30, 0),
+	/* nothing left */
+	EXPUNGE(1, 0, 0),
+	END,
+};
+
+static const struct op script_unknown[] = {
+	RESET(5, 0),
+	LEARN(4, 44, 0, 0, 0, 44, 0),
+	/* an unknown message leaving still renumbers */
+	EXPUNGE(2, 0, 0, 0, 44, 0),
+	EXPUNGE(4, 0, 0, 0, 44),
+	EXPUNGE(3, 44, 0, 0),
+	/* out of range: nothing changes */
+	EXPUNGE(3, 0, 0, 0),
+	EXPUNGE(0, 0, 0, 0),
+	EXPUNGE(4294967295u, 0, 0, 0),
+	LEARN(2, 22, 0, 22),
+	END,
+};
+
+static const struct op script_exists[] = {
+	RESET(2, 0),
+	LEARN(1, 1, 1, 0),
+	LEARN(2, 2, 1, 2),
+	/* new mail */
+	COUNT(4, 1, 2, 0, 0),
+	LEARN(4, 9, 1, 2, 0, 9),
+	/* an EXISTS equal to what we know changes nothing */
+	COUNT(4, 1, 2, 0, 9),
+	/* a FETCH beyond EXISTS implies a larger count */
+	LEARN(7, 70, 1, 2, 0, 9, 0, 0, 70),
+	EXPUNGE(7, 70, 1, 2, 0, 9, 0, 0),
+	EXPUNGE(6, 0, 1, 2, 0, 9, 0),
+	COUNT(6, 1, 2, 0, 9, 0, 0),
+	/* shrinking drops what is past the end... */
+	COUNT(2, 1, 2),
+	/* ...and growing again does not bring it back */
+	COUNT(4, 1, 2, 0, 0),
+	/* seq 0 is never a message */
+	LEARN(0, 5, 1, 2, 0, 0),
+	COUNT(0, 0),
+	LEARN(1, 3, 3),
+	END,
+};
+
+static const struct op script_reset[] = {
+	RESET(3, 0),
+	LEARN(1, 100, 100, 0, 0),
+	LEARN(3, 300, 100, 0, 300),
+	/* SELECT of another mailbox forgets everything */
+	RESET(3, 0, 0, 0),
+	LEARN(2, 7, 0, 7, 0),
+	RESET(0, 0),
+	EXPUNGE(1, 0, 0),
+	LEARN(1, 1, 1),
+	END,
+};
+
+static const struct op script_uids[] = {
+	/* UIDs are whatever the server says, 4294967295 included */
+	RESET(3, 0),
+	LEARN(1, 4294967295u, 4294967295u, 0, 0),
+	LEARN(2, 1, 4294967295u, 1, 0),
+	/* learning 0 is "unknown" again */
+	LEARN(1, 0, 0, 1, 0),
+	EXPUNGE(2, 1, 0, 0),
+	END,
+};
+
+static void check_map(const struct msgmap *map, const char *name, size_t step,
+		const struct op *op)
+{
+	for (uint32_t seq = 1; seq <= 12; seq++) {
+		uint32_t want = seq <= op->nwant ? op->want[seq - 1] : 0;
+		uint32_t got = msgmap_uid(map, seq);
+
+		if (got != want)
+			fail("%s step %zu: seq %u -> %u, want %u", name, step,
+					seq, got, want);
+	}
+	if (msgmap_uid(map, 0) != 0)
+		fail("%s step %zu: seq 0 is known", name, step);
+	if (msgmap_uid(map, UINT32_MAX) != 0)
+		fail("%s step %zu: seq 4294967295 is known", name, step);
+}
+
+static void run_script(const char *name, const struct op *ops)
+{
+	struct msgmap *map = msgmap_new();
+
+	for (size_t i = 0; ops[i].kind != OP_END; i++) {
+		const struct op *op = &ops[i];
+		uint32_t r;
+
+		switch (op->kind) {
+		case OP_RESET:
+			msgmap_reset(map, op->a);
+			break;
+		case OP_COUNT:
+			msgmap_set_count(map, op->a);
+			break;
+		case OP_LEARN:
+			msgmap_learn(map, op->a, op->b);
+			break;
+		case OP_EXPUNGE:
+			r = msgmap_expunge(map, op->a);
+			if (r != op->b)
+				fail("%s step %zu: expunge %u gave %u, want %u",
+						name, i, op->a, r, op->b);
+			break;
+		case OP_END:
+			break;
+		}
+		check_map(map, name, i, op);
+	}
+	msgmap_free(&map);
+	g_assert_null(map);
+}
+
+static void test_scripts(void)
+{
+	run_script("basic", script_basic);
+	run_script("unknown", script_unknown);
+	run_script("exists", script_exists);
+	run_script("reset", script_reset);
+	run_script("uids", script_uids);
+}
+
+static void test_new_empty(void)
+{
+	struct msgmap *map = msgmap_new();
+
+	for (uint32_t seq = 0; seq < 10; seq++)
+		g_assert_cmpuint(msgmap_uid(map, seq), ==, 0);
+	g_assert_cmpuint(msgmap_expunge(map, 1), ==, 0);
+	msgmap_free(&map);
+	msgmap_free(&map);	/* freeing NULL is fine */
+}
+
+/* Random operations against a plain array model. */
+static void test_random_model(void)
+{
+	for (int round = 0; round < 50; round++) {
+		struct msgmap *map = msgmap_new();
+		GArray *model = g_array_new(FALSE, TRUE, sizeof(uint32_t));
+		uint32_t count = (uint32_t)g_test_rand_int_range(0, 50);
+
+		msgmap_reset(map, count);
+		g_array_set_size(model, count);
+		for (int step = 0; step < 2000; step++) {
+			int what = g_test_rand_int_range(0, 10);
+			uint32_t seq = (uint32_t)g_test_rand_int_range(0,
+					(gint32)model->len + 3);
+
+			if (what < 5) {
+				uint32_t uid = g_test_rand_int();
+
+				msgmap_learn(map, seq, uid);
+				if (seq == 0)
+					continue;
+				if (seq > model->len)
+					g_array_set_size(model, seq);
+				g_array_index(model, uint32_t, seq - 1) = uid;
+			} else if (what < 8) {
+				uint32_t want = 0;
+
+				if (seq >= 1 && seq <= model->len) {
+					want = g_array_index(model, uint32_t,
+							seq - 1);
+					g_array_remove_index(model, seq - 1);
+				}
+				if (msgmap_expunge(map, seq) != want) {
+					fail("round %d step %d: expunge %u",
+							round, step, seq);
+					break;
+				}
+			} else {
+				uint32_t n = (uint32_t)g_test_rand_int_range(0,
+						(gint32)model->len + 10);
+
+				msgmap_set_count(map, n);
+				/* growing adds unknown messages */
+				g_array_set_size(model, n);
+			}
+			for (uint32_t s = 0; s <= model->len + 2; s++) {
+				uint32_t want = s >= 1 && s <= model->len ?
+					g_array_index(model, uint32_t, s - 1) :
+					0;
+
+				if (msgmap_uid(map, s) != want) {
+					fail("round %d step %d: seq %u -> %u, "
+							"want %u", round, step,
+							s, msgmap_uid(map, s),
+							want);
+					step = 2000;
+					break;
+				}
+			}
+		}
+		g_array_free(model, TRUE);
+		msgmap_free(&map);
+	}
+}
+
+/* Resident memory in kB (VmRSS). */
+static long rss_kb(void)
+{
+	char *status = NULL;
+	long kb = -1;
+	const char *p;
+
+	if (!g_file_get_contents("/proc/self/status", &status, NULL, NULL))
+		return -1;
+	p = strstr(status, "VmRSS:");
+	if (p)
+		sscanf(p + 6, "%ld", &kb);
+	g_free(status);
+	return kb;
+}
+
+static void check_gave_up(struct msgmap *map)
+{
+	static const uint32_t seqs[] = {
+		0, 1, 2, 1000, 16u * 1024 * 1024, 16u * 1024 * 1024 + 1,
+		UINT32_MAX - 1, UINT32_MAX,
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(seqs); i++)
+		g_assert_cmpuint(msgmap_uid(map, seqs[i]), ==, 0);
+	msgmap_learn(map, 1, 11);
+	msgmap_learn(map, UINT32_MAX, 12);
+	g_assert_cmpuint(msgmap_uid(map, 1), ==, 0);
+	g_assert_cmpuint(msgmap_uid(map, UINT32_MAX), ==, 0);
+	g_assert_cmpuint(msgmap_expunge(map, 1), ==, 0);
+	g_assert_cmpuint(msgmap_expunge(map, UINT32_MAX), ==, 0);
+	/* a smaller EXISTS does not make half-knowledge look whole */
+	msgmap_set_count(map, 3);
+	msgmap_learn(map, 2, 22);
+	g_assert_cmpuint(msgmap_uid(map, 2), ==, 0);
+}
+
+/*
+ * "* 4294967295 EXISTS" and "* 4294967295 FETCH (UID 1)": the map gives up
+ * (everything unknown) without touching gigabytes; a new SELECT starts
+ * over.
+ */
+static void test_hostile_count(void)
+{
+	static const uint32_t counts[] = {
+		16u * 1024 * 1024 + 1, 100u * 1000 * 1000, 0x40000000u,
+		0x80000000u, UINT32_MAX,
+	};
+	long before = rss_kb();
+
+	for (size_t i = 0; i < G_N_ELEMENTS(counts); i++) {
+		struct msgmap *map = msgmap_new();
+
+		/* by SELECT */
+		msgmap_reset(map, counts[i]);
+		check_gave_up(map);
+		msgmap_reset(map, 2);
+		msgmap_learn(map, 2, 5);
+		g_assert_cmpuint(msgmap_uid(map, 2), ==, 5);
+
+		/* by EXISTS, after something was known */
+		msgmap_reset(map, 3);
+		msgmap_learn(map, 1, 7);
+		msgmap_set_count(map, counts[i]);
+		check_gave_up(map);
+
+		/* by FETCH */
+		msgmap_reset(map, 3);
+		msgmap_learn(map, 1, 7);
+		msgmap_learn(map, counts[i], 99);
+		check_gave_up(map);
+		msgmap_reset(map, 1);
+		msgmap_learn(map, 1, 8);
+		g_assert_cmpuint(msgmap_uid(map, 1), ==, 8);
+		msgmap_free(&map);
+	}
+	/* 16M entries would be 64 MB; the smallest count above is past the
+	 * cap, so nothing near that may have been touched */
+	if (before > 0)
+		g_assert_cmpint(rss_kb() - before, <, 32 * 1024);
+}
+
+/* Up to the cap the map still works (64 MB: the largest it may get). */
+static void test_count_at_cap(void)
+{
+	const uint32_t cap = 16u * 1024 * 1024;
+	struct msgmap *map = msgmap_new();
+
+	msgmap_reset(map, 0);
+	msgmap_learn(map, cap, 4242);
+	g_assert_cmpuint(msgmap_uid(map, cap), ==, 4242);
+	g_assert_cmpuint(msgmap_uid(map, cap - 1), ==, 0);
+	g_assert_cmpuint(msgmap_uid(map, cap + 1), ==, 0);
+	g_assert_cmpuint(msgmap_expunge(map, 1), ==, 0);
+	g_assert_cmpuint(msgmap_uid(map, cap - 1), ==, 4242);
+	msgmap_set_count(map, 1);
+	g_assert_cmpuint(msgmap_uid(map, 1), ==, 0);
+	g_assert_cmpuint(msgmap_uid(map, cap - 1), ==, 0);
+	msgmap_free(&map);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/msgmap/new", test_new_empty);
+	g_test_add_func("/msgmap/scripts", test_scripts);
+	g_test_add_func("/msgmap/random", test_random_model);
+	g_test_add_func("/msgmap/hostile-count", test_hostile_count);
+	g_test_add_func("/msgmap/count-at-cap", test_count_at_cap);
+	return g_test_run();
+}
