@@ -268,11 +268,10 @@ const struct imap_response *session_read_response(
 				return resp;
 			}
 			if (r == IMAP_PARSE_ERROR) {
+				/* The caller says what failed, once. */
 				session_set_result(result, IMAP_RESULT_SESSION,
 						NULL, "bad response from server: %s",
 						imap_parser_error(session->parser));
-				log_warning("connection %u: %s", session->id,
-						result->text);
 				session_kill(session);
 				return NULL;
 			}

@@ -59,74 +59,9 @@
 
 #include <glib.h>
 
-#define HEADER_SIZE 128
-#define HEADER_MAGIC "imapfs-body 1\n"
-#define IDENTITY_HEX 32		/* hex digits of the SHA-256 kept */
-#define MAILBOX_DIR_MAX 200	/* longest "n-" name; NAME_MAX is 255 */
-#define TMP_MAX_AGE (60 * 60)	/* seconds before a temp file is stale */
-#define ACCOUNT_FILE_MAX 4096
-
-/* The longest header there can be must fit. */
-#define HEADER_LONGEST HEADER_MAGIC \
-	"uidvalidity 4294967295\n" \
-	"uid 4294967295\n" \
-	"length 18446744073709551615\n" \
-	"identity 0123456789abcdef0123456789abcdef\n"
-G_STATIC_ASSERT(sizeof(HEADER_LONGEST) - 1 <= HEADER_SIZE);
-
-/* A body (plus header) must fit in an off_t. */
-#define BODY_LENGTH_MAX ((uint64_t)INT64_MAX - HEADER_SIZE)
-
-struct body_cache {
-	char *dir;		/* owned */
-	char *account;		/* owned */
-	char *bodies;		/* owned: DIR/bodies */
-	char *tmp;		/* owned: DIR/tmp */
-	uint64_t max_bytes;	/* 0: unbounded */
-
-	GMutex evict_lock;	/* one eviction at a time; before `lock` */
-	GMutex lock;		/* protects total */
-	uint64_t total;		/* bytes of files under bodies */
-};
-
-struct body_cache_writer {
-	struct body_cache *cache;	/* borrowed */
-	char *mailbox;			/* owned */
-	uint32_t uidvalidity;
-	uint64_t length;		/* announced */
-	uint64_t written;		/* body bytes written so far */
-	int fd;				/* owned: the temp file, read-write */
-	char *tmp_path;			/* owned */
-	GError *error;			/* owned: the first error, sticky */
-};
-
-/* A file found by walking DIR/bodies. */
-struct cached_file {
-	char *path;		/* owned */
-	uint64_t size;
-	struct timespec mtime;
-	dev_t dev;
-	ino_t ino;
-};
+#include "store/cache-private.h"
 
 G_DEFINE_QUARK(body-cache-error-quark, body_cache_error)
-
-static uint64_t add_sat(uint64_t a, uint64_t b)
-{
-	return b > UINT64_MAX - a ? UINT64_MAX : a + b;
-}
-
-static uint64_t sub_sat(uint64_t a, uint64_t b)
-{
-	return b > a ? 0 : a - b;
-}
-
-static void total_sub(struct body_cache *cache, uint64_t n)
-{
-	g_mutex_lock(&cache->lock);
-	cache->total = sub_sat(cache->total, n);
-	g_mutex_unlock(&cache->lock);
-}
 
 static bool write_all(int fd, const void *buf, size_t len)
 {
@@ -208,7 +143,7 @@ static bool plain_byte(unsigned char c)
 }
 
 /* The mailbox identity as one file name (see the top of this file). */
-static char *mailbox_dir_name(const char *mailbox)
+char *cache_mailbox_dir_name(const char *mailbox)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *p = (const unsigned char *)mailbox;
@@ -238,7 +173,7 @@ static char *mailbox_dir_name(const char *mailbox)
 static char *body_dir_path(struct body_cache *cache, const char *mailbox,
 		uint32_t uidvalidity)
 {
-	char *mdir = mailbox_dir_name(mailbox);
+	char *mdir = cache_mailbox_dir_name(mailbox);
 	char uv[16];
 	char *path;
 
@@ -348,155 +283,7 @@ static void remove_invalid(struct body_cache *cache, const char *path,
 	if (S_ISDIR(st.st_mode))
 		return;
 	if (unlink(path) == 0 && S_ISREG(st.st_mode))
-		total_sub(cache, (uint64_t)st.st_size);
-}
-
-/*
- * Walk a tree without following symlinks: add the size of every regular
- * file to *total and, if files is not NULL, append it there.
- */
-static void walk(const char *dir, GArray *files, uint64_t *total)
-{
-	GDir *d = g_dir_open(dir, 0, NULL);
-	const char *name;
-
-	if (!d)
-		return;
-	while ((name = g_dir_read_name(d)) != NULL) {
-		char *path = g_build_filename(dir, name, NULL);
-		struct stat st;
-
-		if (lstat(path, &st) == 0) {
-			if (S_ISDIR(st.st_mode)) {
-				walk(path, files, total);
-			} else if (S_ISREG(st.st_mode)) {
-				*total = add_sat(*total, (uint64_t)st.st_size);
-				if (files) {
-					struct cached_file f = {
-						.path = path,
-						.size = (uint64_t)st.st_size,
-						.mtime = st.st_mtim,
-						.dev = st.st_dev,
-						.ino = st.st_ino,
-					};
-
-					g_array_append_val(files, f);
-					path = NULL;
-				}
-			}
-		}
-		g_free(path);
-	}
-	g_dir_close(d);
-}
-
-/* Remove a tree (or a file); returns the bytes of regular files removed. */
-static uint64_t remove_tree(const char *path)
-{
-	struct stat st;
-	uint64_t removed = 0;
-
-	if (lstat(path, &st) < 0)
-		return 0;
-	if (S_ISDIR(st.st_mode)) {
-		GDir *d = g_dir_open(path, 0, NULL);
-		const char *name;
-
-		if (d) {
-			while ((name = g_dir_read_name(d)) != NULL) {
-				char *sub = g_build_filename(path, name, NULL);
-
-				removed = add_sat(removed, remove_tree(sub));
-				g_free(sub);
-			}
-			g_dir_close(d);
-		}
-		/* May fail if a commit just put a file here: it stays. */
-		(void)rmdir(path);
-	} else if (unlink(path) == 0 && S_ISREG(st.st_mode)) {
-		removed = (uint64_t)st.st_size;
-	}
-	return removed;
-}
-
-static void clear_cached_file(void *p)
-{
-	struct cached_file *f = p;
-
-	g_free(f->path);
-}
-
-static int compare_cached_file(const void *a, const void *b)
-{
-	const struct cached_file *fa = a, *fb = b;
-
-	if (fa->mtime.tv_sec != fb->mtime.tv_sec)
-		return fa->mtime.tv_sec < fb->mtime.tv_sec ? -1 : 1;
-	if (fa->mtime.tv_nsec != fb->mtime.tv_nsec)
-		return fa->mtime.tv_nsec < fb->mtime.tv_nsec ? -1 : 1;
-	return strcmp(fa->path, fb->path);
-}
-
-static bool over_limit(struct body_cache *cache)
-{
-	return cache->max_bytes != 0 &&
-		body_cache_size(cache) > cache->max_bytes;
-}
-
-/*
- * If the bodies exceed the bound, remove the least recently used until they
- * take at most 90% of it, so that not every commit has to walk the tree.
- * keep (may be NULL) is the file just committed, which always stays, even
- * if it alone exceeds the bound.  Readers holding an fd of a removed file
- * keep reading it.
- */
-static void evict(struct body_cache *cache, const struct stat *keep)
-{
-	GArray *files;
-	uint64_t total = 0, target;
-	guint i;
-
-	g_mutex_lock(&cache->evict_lock);
-	if (!over_limit(cache)) {
-		/* Someone else evicted while we waited. */
-		g_mutex_unlock(&cache->evict_lock);
-		return;
-	}
-
-	files = g_array_new(FALSE, FALSE, sizeof(struct cached_file));
-	g_array_set_clear_func(files, clear_cached_file);
-	walk(cache->bodies, files, &total);
-	g_array_sort(files, compare_cached_file);
-
-	target = cache->max_bytes - cache->max_bytes / 10;
-	for (i = 0; i < files->len && total > target; i++) {
-		struct cached_file *f = &g_array_index(files,
-				struct cached_file, i);
-		struct stat st;
-
-		if (keep && f->dev == keep->st_dev && f->ino == keep->st_ino)
-			continue;
-		if (lstat(f->path, &st) < 0) {
-			if (errno == ENOENT)
-				total = sub_sat(total, f->size);
-			continue;
-		}
-		/* Replaced since the walk: that one is new, leave it. */
-		if (st.st_dev != f->dev || st.st_ino != f->ino)
-			continue;
-		if (unlink(f->path) == 0 || errno == ENOENT)
-			total = sub_sat(total, f->size);
-	}
-	g_array_free(files, TRUE);
-
-	/*
-	 * The walk is the truth; commits that raced with it may be missed or
-	 * counted twice, which the next walk corrects.
-	 */
-	g_mutex_lock(&cache->lock);
-	cache->total = total;
-	g_mutex_unlock(&cache->lock);
-	g_mutex_unlock(&cache->evict_lock);
+		cache_total_sub(cache, (uint64_t)st.st_size);
 }
 
 /* A temp file in DIR/tmp; its name says which process made it. */
@@ -629,30 +416,6 @@ out:
 	return ok;
 }
 
-/*
- * Temp files left by a crash are removed once they are an hour old; younger
- * ones may belong to another mount of the same account writing right now.
- */
-static void remove_stale_tmp(struct body_cache *cache)
-{
-	GDir *d = g_dir_open(cache->tmp, 0, NULL);
-	time_t now = time(NULL);
-	const char *name;
-
-	if (!d)
-		return;
-	while ((name = g_dir_read_name(d)) != NULL) {
-		char *path = g_build_filename(cache->tmp, name, NULL);
-		struct stat st;
-
-		if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode) &&
-				st.st_mtime < now - TMP_MAX_AGE)
-			(void)unlink(path);
-		g_free(path);
-	}
-	g_dir_close(d);
-}
-
 struct body_cache *body_cache_open(const char *dir, const char *account,
 		uint64_t max_bytes, GError **error)
 {
@@ -682,12 +445,12 @@ struct body_cache *body_cache_open(const char *dir, const char *account,
 		return NULL;
 	}
 
-	remove_stale_tmp(cache);
-	walk(cache->bodies, NULL, &total);
+	cache_remove_stale_tmp(cache);
+	cache_walk(cache->bodies, NULL, &total);
 	cache->total = total;
 	/* The bound may have been lowered since the last mount. */
-	if (over_limit(cache))
-		evict(cache, NULL);
+	if (cache_over_limit(cache))
+		cache_evict(cache, NULL);
 	return cache;
 }
 
@@ -973,8 +736,8 @@ bool body_cache_writer_commit(struct body_cache_writer **writerp,
 
 	g_mutex_lock(&cache->lock);
 	if (replaced)
-		cache->total = sub_sat(cache->total, (uint64_t)old.st_size);
-	cache->total = add_sat(cache->total, (uint64_t)st.st_size);
+		cache->total = cache_sub_sat(cache->total, (uint64_t)old.st_size);
+	cache->total = cache_add_sat(cache->total, (uint64_t)st.st_size);
 	g_mutex_unlock(&cache->lock);
 
 	entry->fd = fd;
@@ -984,8 +747,8 @@ bool body_cache_writer_commit(struct body_cache_writer **writerp,
 	g_free(dir);
 	writer_free(writer);
 
-	if (over_limit(cache))
-		evict(cache, &st);
+	if (cache_over_limit(cache))
+		cache_evict(cache, &st);
 	return true;
 
 fail:
@@ -1003,58 +766,6 @@ void body_cache_writer_abort(struct body_cache_writer **writerp)
 		return;
 	writer_free(*writerp);
 	*writerp = NULL;
-}
-
-/*
- * Only frees space: a body under another UIDVALIDITY is never served for
- * this one anyway, since the UIDVALIDITY is part of its path and header.
- * So failures are ignored; what is left is removed by a later call or
- * evicted.
- */
-void body_cache_drop_stale(struct body_cache *cache, const char *mailbox,
-		uint32_t keep_uidvalidity)
-{
-	char *mdir_name, *mdir;
-	char keep[16];
-	uint64_t removed = 0;
-	const char *name;
-	GDir *d;
-
-	g_return_if_fail(cache != NULL);
-	g_return_if_fail(mailbox != NULL);
-
-	mdir_name = mailbox_dir_name(mailbox);
-	mdir = g_build_filename(cache->bodies, mdir_name, NULL);
-	g_free(mdir_name);
-	snprintf(keep, sizeof(keep), "%" PRIu32, keep_uidvalidity);
-
-	d = g_dir_open(mdir, 0, NULL);
-	if (d) {
-		while ((name = g_dir_read_name(d)) != NULL) {
-			char *path;
-
-			if (strcmp(name, keep) == 0)
-				continue;
-			path = g_build_filename(mdir, name, NULL);
-			removed = add_sat(removed, remove_tree(path));
-			g_free(path);
-		}
-		g_dir_close(d);
-	}
-	g_free(mdir);
-	total_sub(cache, removed);
-}
-
-uint64_t body_cache_size(struct body_cache *cache)
-{
-	uint64_t total;
-
-	g_return_val_if_fail(cache != NULL, 0);
-
-	g_mutex_lock(&cache->lock);
-	total = cache->total;
-	g_mutex_unlock(&cache->lock);
-	return total;
 }
 
 bool body_cache_peek_length(struct body_cache *cache,

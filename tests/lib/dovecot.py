@@ -4,8 +4,9 @@
 Dovecot runs as root on 127.0.0.1 with a configuration that includes no
 system file.  The mail user has a numeric uid/gid (5000) without a passwd
 entry; Dovecot refuses mail access for uid 0.  Everything lives in one work
-directory, except the base directory (sockets), which goes to a short path
-under /tmp when the work directory's path is too long for unix sockets.
+directory, except when the mail user cannot reach it or its path is too
+long for unix sockets: then the mail user's home, the configuration, the
+certificates and the sockets go to a directory under /tmp (see _public).
 
 Also a command line tool:
 
@@ -72,18 +73,14 @@ def _pid_alive(pid):
         return False
 
 
-def _check_reachable(path, uid):
-    """Raise unless every ancestor of path is searchable by uid."""
-    path = os.path.abspath(path)
-    parts = path.split(os.sep)
+def _reachable(path, uid):
+    """Whether every ancestor of path is searchable by uid."""
+    parts = os.path.abspath(path).split(os.sep)
     for i in range(2, len(parts)):
-        d = os.sep.join(parts[:i]) or os.sep
-        st = os.stat(d)
-        if st.st_uid == uid or st.st_mode & 0o001:
-            continue
-        raise DovecotError(
-            f"{d} is not searchable by uid {uid}, so the mail user cannot "
-            f"reach {path}; use a work directory under /tmp")
+        st = os.stat(os.sep.join(parts[:i]))
+        if st.st_uid != uid and not st.st_mode & 0o001:
+            return False
+    return True
 
 
 def _openssl(*args, cwd):
@@ -149,56 +146,94 @@ class Dovecot:
         self.imap_port = None
         self.imaps_port = None
         self.ca_path = None
-        self.conf_path = os.path.join(self.workdir, "dovecot.conf")
+        self.cert_path = None
+        self.key_path = None
         self.log_path = os.path.join(self.workdir, "dovecot.log")
-        self.home = os.path.join(self.workdir, "home", user)
-        self.maildir = os.path.join(self.home, "Maildir")
-        self.base_dir = None
+        self.passwd_path = os.path.join(self.workdir, "passwd")
         self.pid = None
         self.instance_name = f"imapfs-test-{secrets.token_hex(4)}"
+        self._pub = None
 
     # -- setup ----------------------------------------------------------------
 
-    def _prepare(self):
+    def _existing_public(self):
+        if self._pub is None:
+            link = os.path.join(self.workdir, "public")
+            if os.path.islink(link):
+                self._pub = os.readlink(link)
+            elif os.path.isdir(self.workdir):
+                self._pub = self.workdir
+        return self._pub
+
+    def _public(self):
+        """The directory for what the mail user must reach (its home, the
+        configuration, the certificates) and for the unix sockets.
+
+        That is workdir, unless the mail user cannot reach it (pytest's
+        and mktemp's directories are 0700) or its path is too long for
+        sockets; then it is a directory under /tmp that workdir/public
+        links to, and cleanup() removes.
+        """
         os.makedirs(self.workdir, exist_ok=True)
         os.chmod(self.workdir, 0o755)
-        _check_reachable(self.workdir, MAIL_UID)
-        base = os.path.join(self.workdir, "run")
-        if len(base) > MAX_BASE_DIR:
-            # Too long for sockets: keep a link to a short directory.
-            if not os.path.islink(base):
-                short = tempfile.mkdtemp(prefix="imapfs-dc-")
-                os.symlink(short, base)
-            base = os.readlink(base)
-        os.makedirs(base, exist_ok=True)
-        os.chmod(base, 0o755)
-        self.base_dir = base
-        for d in ("state",):
-            os.makedirs(os.path.join(self.workdir, d), exist_ok=True)
+        link = os.path.join(self.workdir, "public")
+        if os.path.islink(link):
+            self._pub = os.readlink(link)
+        elif _reachable(self.workdir, MAIL_UID) and \
+                len(os.path.join(self.workdir, "run")) <= MAX_BASE_DIR:
+            self._pub = self.workdir
+        else:
+            pub = tempfile.mkdtemp(prefix="imapfs-dc-")
+            os.chmod(pub, 0o755)
+            os.symlink(pub, link)
+            self._pub = pub
+        return self._pub
+
+    def _in_public(self, *parts):
+        pub = self._existing_public()
+        return os.path.join(pub, *parts) if pub else None
+
+    @property
+    def conf_path(self):
+        return self._in_public("dovecot.conf")
+
+    @property
+    def base_dir(self):
+        return self._in_public("run")
+
+    @property
+    def home(self):
+        return self._in_public("home", self.user)
+
+    @property
+    def maildir(self):
+        return self._in_public("home", self.user, "Maildir")
+
+    def _prepare(self):
+        pub = self._public()
+        for d in ("run", "state"):
+            os.makedirs(os.path.join(pub, d), exist_ok=True)
+            os.chmod(os.path.join(pub, d), 0o755)
         os.makedirs(self.home, exist_ok=True)
         for d in (os.path.dirname(self.home), self.home):
             os.chown(d, MAIL_UID, MAIL_GID)
             os.chmod(d, 0o700 if d == self.home else 0o755)
         if self.ssl and self.ca_path is None:
             self.ca_path, self.cert_path, self.key_path = \
-                make_certificates(os.path.join(self.workdir, "ssl"),
-                                  self.cert_names)
+                make_certificates(os.path.join(pub, "ssl"), self.cert_names)
             # The tunnel runs the imap binary as the mail user, and it
             # reads the whole configuration, ssl_key included.
             os.chmod(self.key_path, 0o644)
-        passwd = os.path.join(self.workdir, "passwd")
-        with open(passwd, "w") as f:
+        with open(self.passwd_path, "w") as f:
             f.write(f"{self.user}:{{PLAIN}}{self.password}::::::\n")
-        os.chmod(passwd, 0o600)
-        self.passwd_path = passwd
+        os.chmod(self.passwd_path, 0o600)
 
     def _config(self):
-        w = self.workdir
         lines = [
             "# Generated for a test; includes no system configuration.",
             f"instance_name = {self.instance_name}",
             f"base_dir = {self.base_dir}",
-            f"state_dir = {w}/state",
+            f"state_dir = {self._in_public('state')}",
             f"log_path = {self.log_path}",
             "protocols = imap",
             "listen = 127.0.0.1",
@@ -268,10 +303,8 @@ class Dovecot:
         state = {k: getattr(self, k) for k in (
             "ssl", "quota", "user", "password", "separator", "prefix",
             "cert_names", "tz", "imap_port", "imaps_port", "ca_path",
-            "base_dir", "instance_name", "pid")}
-        if self.ssl:
-            state["cert_path"] = self.cert_path
-            state["key_path"] = self.key_path
+            "cert_path", "key_path", "instance_name", "pid")}
+        state["public"] = self._pub
         path = os.path.join(self.workdir, "state.json")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -286,11 +319,10 @@ class Dovecot:
                 user=state["user"], password=state["password"],
                 separator=state["separator"], prefix=state["prefix"],
                 cert_names=state["cert_names"], tz=state["tz"])
-        for k in ("imap_port", "imaps_port", "ca_path", "base_dir",
-                  "instance_name", "pid", "cert_path", "key_path"):
-            if k in state:
-                setattr(d, k, state[k])
-        d.passwd_path = os.path.join(d.workdir, "passwd")
+        for k in ("imap_port", "imaps_port", "ca_path", "cert_path",
+                  "key_path", "instance_name", "pid"):
+            setattr(d, k, state[k])
+        d._pub = state["public"]
         return d
 
     # -- life cycle -----------------------------------------------------------
@@ -310,6 +342,8 @@ class Dovecot:
         return "\n".join(self.log_text().splitlines()[-n:])
 
     def _read_pid(self):
+        if self.base_dir is None:
+            return None
         try:
             with open(os.path.join(self.base_dir, "master.pid")) as f:
                 return int(f.read().split()[0])
@@ -395,12 +429,42 @@ class Dovecot:
         raise DovecotError(f"dovecot not ready within {timeout}s "
                            f"({last!r}):\n{self.log_tail()}")
 
+    def processes(self):
+        """PIDs of this instance's processes (titled after instance_name),
+        the master included; client connections live on in them after the
+        master has gone."""
+        title = f"dovecot-{self.instance_name}/".encode()
+        pids = set()
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if cmd.startswith(title) or self._is_master(int(d), cmd):
+                if _pid_alive(int(d)):
+                    pids.add(int(d))
+        return pids
+
+    def _is_master(self, pid, cmdline=None):
+        """Whether pid is this instance's master (and not a reused pid)."""
+        if pid is None or self.conf_path is None:
+            return False
+        if cmdline is None:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                return False
+        return cmdline.split(b"\0")[-3:-1] == \
+            [b"-c", self.conf_path.encode()]
+
     def stop(self, timeout=20):
-        """Stop the instance; idempotent."""
-        if self.base_dir is None:
-            return
+        """Stop the instance and end every connection to it; idempotent."""
         pid = self._read_pid() or self.pid
-        if pid is not None and _pid_alive(pid):
+        if self._is_master(pid) and _pid_alive(pid):
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -408,21 +472,35 @@ class Dovecot:
             deadline = time.monotonic() + timeout
             while _pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            if _pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
-                deadline = time.monotonic() + 5
-                while _pid_alive(pid) and time.monotonic() < deadline:
-                    time.sleep(0.02)
+        # Dovecot leaves its imap processes serving the connections they
+        # have; a stopped server must not.
+        deadline = time.monotonic() + 10
+        while True:
+            left = self.processes()
+            if not left:
+                break
+            if time.monotonic() > deadline:
+                raise DovecotError(f"processes {sorted(left)} of "
+                                   f"{self.instance_name} do not exit")
+            for p in left:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02)
         self.pid = None
-        link = os.path.join(self.workdir, "run")
+
+    def cleanup(self):
+        """Stop, and remove what lives outside workdir."""
+        self.stop()
+        link = os.path.join(self.workdir, "public")
         if os.path.islink(link):
-            # The short base_dir under /tmp is ours to remove.
             shutil.rmtree(os.readlink(link), ignore_errors=True)
             os.unlink(link)
-            self.base_dir = None
+        self._pub = None
 
     def running(self):
-        pid = self._read_pid() if self.base_dir else None
+        pid = self._read_pid()
         return pid is not None and _pid_alive(pid)
 
     @staticmethod
@@ -434,7 +512,7 @@ class Dovecot:
         return self.start()
 
     def __exit__(self, *exc):
-        self.stop()
+        self.cleanup()
 
     # -- clients --------------------------------------------------------------
 
@@ -521,7 +599,7 @@ def _cli(argv=None):
 
     if args.cmd == "stop":
         try:
-            Dovecot.load(args.dir).stop()
+            Dovecot.load(args.dir).cleanup()
         except FileNotFoundError:
             print(f"dovecot.py: no instance in {args.dir}", file=sys.stderr)
             return 1
@@ -529,8 +607,16 @@ def _cli(argv=None):
 
     extra = {"separator": ".", "prefix": "INBOX."} if args.courier else {}
     d = Dovecot(args.dir, ssl=not args.no_ssl, **extra)
-    d.start()
     try:
+        return _cli_start(d, args)
+    except DovecotError as e:
+        print(f"dovecot.py: {e}", file=sys.stderr)
+        return 1
+
+
+def _cli_start(d, args):
+    try:
+        d.start()
         if args.fill != "none":
             sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
             import corpus
@@ -544,7 +630,7 @@ def _cli(argv=None):
             f.write(d.password + "\n")
         os.chmod(passfile, 0o600)
     except BaseException:
-        d.stop()
+        d.cleanup()
         raise
     q = shlex.quote
     for k, v in (("IMAP_PORT", d.imap_port), ("IMAPS_PORT", d.imaps_port),

@@ -10,9 +10,11 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
-# GLib warnings and criticals abort the daemon under test.
+# Defaults for the daemon's environment, where the caller's has none:
+# GLib warnings and criticals abort the daemon under test, and sanitizer
+# reports say where they come from.
 DAEMON_ENV = {"G_DEBUG": "fatal-warnings",
-              "ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1",
+              "ASAN_OPTIONS": "detect_leaks=1",
               "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
 
 # Text in a daemon log that means a bug, whatever the test checked.
@@ -118,7 +120,8 @@ def unmount(mountpoint):
 
 def daemon_env(env=None):
     e = dict(os.environ)
-    e.update(DAEMON_ENV)
+    for k, v in DAEMON_ENV.items():
+        e.setdefault(k, v)
     if env:
         e.update(env)
     return e
@@ -140,6 +143,7 @@ class Mount:
         self.mountpoint = os.path.abspath(mountpoint)
         self.options = list(options)
         self.env = env
+        self._own_log = log_path is None
         if log_path is None:
             fd, log_path = tempfile.mkstemp(prefix="imapfs-", suffix=".log")
             os.close(fd)
@@ -207,6 +211,14 @@ class Mount:
         return [line for line in self.log().splitlines()
                 if any(m in line for m in BUG_MARKERS)]
 
+    def __del__(self):
+        # A log file we made up goes with us; one the caller named stays.
+        if getattr(self, "_own_log", False):
+            try:
+                os.unlink(self.log_path)
+            except OSError:
+                pass
+
     def __enter__(self):
         return self.start()
 
@@ -217,23 +229,30 @@ class Mount:
 def expect_mount_failure(source, mountpoint, options, timeout=30, env=None):
     """Run imapfs, which must exit without mounting; (returncode, stderr)."""
     os.makedirs(mountpoint, exist_ok=True)
-    proc = subprocess.Popen(command(source, mountpoint, options),
-                            stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=daemon_env(env))
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        unmount(mountpoint)
-        proc.kill()
-        _, err = proc.communicate()
-        raise AssertionError(
-            f"imapfs did not exit within {timeout}s; stderr:\n"
-            f"{err.decode(errors='replace')}")
-    finally:
-        mounted = is_mounted(mountpoint)
-        if mounted:
+    # A file, not a pipe: a child the daemon left behind would hold a pipe
+    # open after the daemon exited.
+    with tempfile.TemporaryFile() as errf:
+        proc = subprocess.Popen(command(source, mountpoint, options),
+                                stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=errf,
+                                env=daemon_env(env))
+        timed_out = False
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            mounted = is_mounted(mountpoint)
             unmount(mountpoint)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        errf.seek(0)
+        err = errf.read().decode("utf-8", errors="replace")
+    if timed_out:
+        raise AssertionError(
+            f"imapfs did not exit within {timeout}s"
+            f"{' (it mounted)' if mounted else ''}; stderr:\n{err}")
     if mounted:
-        raise AssertionError("imapfs left a mount behind")
-    return proc.returncode, err.decode("utf-8", errors="replace")
+        raise AssertionError(f"imapfs left a mount behind; stderr:\n{err}")
+    return proc.returncode, err
