@@ -10,6 +10,11 @@
  * So one byte at a time gives exactly what one big buffer gives, and the
  * only tokenizer state kept between segments is the stack of open lists.
  *
+ * This file holds that per-byte work (the feed loop, segments, literals),
+ * the response header (tag, status, response code, name) and the life
+ * cycle; the tokenizer and the stack of open lists are in parser-tokenize.c,
+ * so that each half can be read without the other's details.
+ *
  * Everything a response points to lives in an arena that is emptied when
  * the next response starts.
  */
@@ -27,51 +32,6 @@
 #define SEG_KEEP	(64 * 1024)
 #define ITEMS_KEEP	4096
 
-enum parser_state {
-	STATE_LINE,		/* collecting a segment */
-	STATE_LITERAL,		/* reading literal bytes */
-	STATE_DONE,		/* resp is complete */
-	STATE_ERROR,		/* fatal until reset */
-};
-
-/* The items of one open list; levels[0] holds the top-level arguments. */
-struct arg_level {
-	struct imap_arg *items;		/* owned */
-	size_t count;
-	size_t alloc;
-};
-
-struct imap_parser {
-	struct imap_parser_limits limits;
-	struct imap_parser_callbacks cb;
-	void *ctx;			/* borrowed */
-
-	enum parser_state state;
-	bool cr_pending;
-	bool header_done;		/* first segment parsed */
-
-	char *seg;			/* owned; segment without line end */
-	size_t seg_len;
-	size_t seg_alloc;
-	size_t line_total;		/* non-literal bytes so far */
-	uint64_t inline_total;		/* inline literal bytes */
-
-	struct arg_level *levels;	/* owned */
-	size_t levels_alloc;
-	unsigned depth;
-
-	uint64_t lit_size;
-	uint64_t lit_left;
-	bool lit_binary;
-	bool lit_stream;
-	char *lit_buf;			/* inline literal, in the arena */
-
-	struct imap_arena arena;
-	struct imap_response resp;
-	struct imap_arg empty_args[1];
-	char error[160];
-};
-
 static const char *const status_names[] = {
 	[IMAP_STATUS_OK] = "OK",
 	[IMAP_STATUS_NO] = "NO",
@@ -80,9 +40,9 @@ static const char *const status_names[] = {
 	[IMAP_STATUS_BYE] = "BYE",
 };
 
-/* ---- arena ---- */
+/* ---- helpers shared with the tokenizer ---- */
 
-static char *arena_strndup(struct imap_parser *p, const char *s, size_t len,
+char *parser_strndup(struct imap_parser *p, const char *s, size_t len,
 		bool upper)
 {
 	char *d = imap_arena_alloc(&p->arena, len + 1);
@@ -94,10 +54,7 @@ static char *arena_strndup(struct imap_parser *p, const char *s, size_t len,
 	return d;
 }
 
-/* ---- errors and small helpers ---- */
-
-static int G_GNUC_PRINTF(2, 3) fail(struct imap_parser *p, const char *fmt,
-		...)
+int parser_fail(struct imap_parser *p, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -108,21 +65,7 @@ static int G_GNUC_PRINTF(2, 3) fail(struct imap_parser *p, const char *fmt,
 	return -1;
 }
 
-/* Bytes that may appear in an atom outside brackets; '{' and '~{' are
- * literal headers only at the start of a token. */
-static bool is_atom_char(unsigned char c)
-{
-	return c > 0x20 && c != 0x7f && c != '(' && c != ')' && c != '"';
-}
-
-static size_t atom_run(const char *s, size_t len)
-{
-	size_t n = 0;
-
-	while (n < len && is_atom_char((unsigned char)s[n]))
-		n++;
-	return n;
-}
+/* ---- status responses and the response header ---- */
 
 static bool all_digits(const char *s, size_t len)
 {
@@ -133,239 +76,6 @@ static bool all_digits(const char *s, size_t len)
 			return false;
 	return len > 0;
 }
-
-/* ---- argument stack ---- */
-
-static void push_arg(struct imap_parser *p, const struct imap_arg *arg)
-{
-	struct arg_level *l = &p->levels[p->depth];
-
-	/* always leave room for the EOL that finish_top() adds */
-	if (l->count + 1 >= l->alloc) {
-		l->alloc = l->alloc != 0 ? l->alloc * 2 : 8;
-		l->items = g_renew(struct imap_arg, l->items, l->alloc);
-	}
-	l->items[l->count++] = *arg;
-}
-
-/* Move the items of the innermost list into the arena as an EOL-terminated
- * array: its level is reused by the next list. */
-static const struct imap_arg *finish_list(struct imap_parser *p,
-		size_t *count_r)
-{
-	struct arg_level *l = &p->levels[p->depth];
-	struct imap_arg *items;
-
-	*count_r = l->count;
-	if (l->count == 0)
-		return p->empty_args;	/* "()()()..." costs no memory */
-	items = imap_arena_alloc(&p->arena, (l->count + 1) * sizeof(*items));
-	memcpy(items, l->items, l->count * sizeof(*items));
-	memset(&items[l->count], 0, sizeof(*items));
-	l->count = 0;
-	return items;
-}
-
-/* The top level needs no copy: its array is reused only when the next
- * response starts, which is when its pointers may go stale anyway. */
-static const struct imap_arg *finish_top(struct imap_parser *p)
-{
-	struct arg_level *l = &p->levels[0];
-
-	if (l->count == 0)
-		return p->empty_args;
-	memset(&l->items[l->count], 0, sizeof(*l->items));
-	return l->items;
-}
-
-static int open_list(struct imap_parser *p)
-{
-	size_t old;
-
-	if (p->depth >= p->limits.max_depth)
-		return fail(p, "lists nested deeper than %u",
-				p->limits.max_depth);
-	p->depth++;
-	if (p->depth >= p->levels_alloc) {
-		old = p->levels_alloc;
-		p->levels_alloc *= 2;
-		p->levels = g_renew(struct arg_level, p->levels,
-				p->levels_alloc);
-		memset(&p->levels[old], 0,
-				(p->levels_alloc - old) * sizeof(*p->levels));
-	}
-	p->levels[p->depth].count = 0;
-	return 0;
-}
-
-static int close_list(struct imap_parser *p)
-{
-	struct imap_arg arg = { .type = IMAP_ARG_LIST };
-
-	if (p->depth == 0)
-		return fail(p, "unbalanced ')'");
-	arg.u.list.items = finish_list(p, &arg.u.list.count);
-	p->depth--;
-	push_arg(p, &arg);
-	return 0;
-}
-
-static void clear_levels(struct imap_parser *p)
-{
-	size_t i;
-
-	for (i = 0; i < p->levels_alloc; i++)
-		p->levels[i].count = 0;
-	p->depth = 0;
-}
-
-/* ---- tokenizer ---- */
-
-enum tok_result {
-	TOK_END,
-	TOK_LITERAL,
-	TOK_FAIL,
-};
-
-/*
- * An atom.  Once it has met '[' it runs through spaces and parentheses to
- * the matching ']', so BODY[HEADER.FIELDS (DATE FROM)]<0> is one atom; an
- * unmatched '[' ends with the segment.
- */
-static void read_atom(struct imap_parser *p, const char *s, size_t len,
-		size_t *pos)
-{
-	struct imap_arg arg = { .type = IMAP_ARG_ATOM };
-	size_t start = *pos, i, brackets = 0;
-
-	for (i = start; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (brackets > 0) {
-			if (c < 0x20 || c == 0x7f)
-				break;
-			if (c == '[')
-				brackets++;
-			else if (c == ']')
-				brackets--;
-		} else if (!is_atom_char(c)) {
-			break;
-		} else if (c == '[') {
-			brackets++;
-		}
-	}
-	if (i - start == 3 && g_ascii_strncasecmp(s + start, "NIL", 3) == 0)
-		arg.type = IMAP_ARG_NIL;
-	arg.u.str.data = arena_strndup(p, s + start, i - start, false);
-	arg.u.str.len = i - start;
-	push_arg(p, &arg);
-	*pos = i;
-}
-
-/* A quoted string starting at s[*pos] == '"'.  Besides \\ and \" any
- * backslash simply takes the next byte literally. */
-static int read_quoted(struct imap_parser *p, const char *s, size_t len,
-		size_t *pos)
-{
-	struct imap_arg arg = { .type = IMAP_ARG_STRING };
-	size_t i, n = 0;
-	char *d;
-
-	/* measure first, so that many strings on a long line cost only
-	 * their own size */
-	for (i = *pos + 1; i < len && s[i] != '"'; i++, n++) {
-		if (s[i] == '\\' && ++i == len)
-			break;
-	}
-	if (i >= len)
-		return fail(p, "quoted string not closed before line end");
-	d = imap_arena_alloc(&p->arena, n + 1);
-	arg.u.str.data = d;
-	arg.u.str.len = n;
-	for (i = *pos + 1; s[i] != '"'; i++) {
-		if (s[i] == '\\')
-			i++;
-		*d++ = s[i];
-	}
-	*d = '\0';
-	*pos = i + 1;
-	push_arg(p, &arg);
-	return 0;
-}
-
-/* s points just after '{'; the header must end the segment. */
-static enum tok_result literal_header(struct imap_parser *p, const char *s,
-		size_t len, bool binary, bool allowed)
-{
-	size_t n = 0;
-
-	while (n < len && s[n] >= '0' && s[n] <= '9')
-		n++;
-	if (n == 0 || n == len || s[n] != '}') {
-		fail(p, "malformed literal header");
-		return TOK_FAIL;
-	}
-	if (n + 1 != len) {
-		fail(p, "literal header not at end of line");
-		return TOK_FAIL;
-	}
-	if (!allowed) {
-		fail(p, "literal not allowed here");
-		return TOK_FAIL;
-	}
-	if (!imap_parse_uint(s, n, UINT64_MAX, &p->lit_size)) {
-		fail(p, "literal size %.*s%s does not fit in 64 bits",
-				(int)MIN(n, 40), s, n > 40 ? "..." : "");
-		return TOK_FAIL;
-	}
-	p->lit_binary = binary;
-	return TOK_LITERAL;
-}
-
-/* Tokenize a segment into the open lists.  Returns TOK_LITERAL when it
- * ends with a literal header (p->lit_size and lit_binary are set). */
-static enum tok_result tokenize(struct imap_parser *p, const char *s,
-		size_t len, bool allow_literal)
-{
-	size_t i = 0;
-	int ret = 0;
-
-	while (i < len && ret == 0) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '{')
-			return literal_header(p, s + i + 1, len - i - 1,
-					false, allow_literal);
-		if (c == '~' && i + 1 < len && s[i + 1] == '{')
-			return literal_header(p, s + i + 2, len - i - 2,
-					true, allow_literal);
-		switch (c) {
-		case ' ':
-			i++;
-			break;
-		case '(':
-			ret = open_list(p);
-			i++;
-			break;
-		case ')':
-			ret = close_list(p);
-			i++;
-			break;
-		case '"':
-			ret = read_quoted(p, s, len, &i);
-			break;
-		default:
-			if (!is_atom_char(c))
-				ret = fail(p, "unexpected byte 0x%02x", c);
-			else
-				read_atom(p, s, len, &i);
-			break;
-		}
-	}
-	return ret == 0 ? TOK_END : TOK_FAIL;
-}
-
-/* ---- status responses ---- */
 
 /* OK/NO/BAD/PREAUTH/BYE followed by the end, a space or '['. */
 static enum imap_status match_status(const char *s, size_t len,
@@ -418,12 +128,12 @@ static const char *find_code_end(const char *s, const char *end)
 static const struct imap_arg *code_args(struct imap_parser *p,
 		const char *s, size_t len)
 {
-	if (tokenize(p, s, len, false) == TOK_END && p->depth == 0)
-		return finish_top(p);
+	if (parser_tokenize(p, s, len, false) == TOK_END && p->depth == 0)
+		return parser_finish_top(p);
 	/* not fatal: the response itself is fine */
 	p->state = STATE_LINE;
 	p->error[0] = '\0';
-	clear_levels(p);
+	parser_clear_levels(p);
 	return p->empty_args;
 }
 
@@ -442,15 +152,16 @@ static int parse_status_rest(struct imap_parser *p, const char *s,
 		while (i < len && s[i] != ' ' && s[i] != ']')
 			i++;
 		if (i == len)
-			return fail(p, "response code without ']'");
-		r->code = arena_strndup(p, s + start, i - start, true);
+			return parser_fail(p, "response code without ']'");
+		r->code = parser_strndup(p, s + start, i - start, true);
 		if (s[i] == ' ') {
 			start = ++i;
 			end = find_code_end(s + i, s + len);
 			if (end == NULL)
-				return fail(p, "response code without ']'");
+				return parser_fail(p,
+						"response code without ']'");
 			i = end - s;
-			r->code_raw = arena_strndup(p, s + start, i - start,
+			r->code_raw = parser_strndup(p, s + start, i - start,
 					false);
 			r->code_args = code_args(p, r->code_raw, i - start);
 		}
@@ -458,7 +169,7 @@ static int parse_status_rest(struct imap_parser *p, const char *s,
 		if (i < len && s[i] == ' ')
 			i++;
 	}
-	r->text = arena_strndup(p, s + i, len - i, false);
+	r->text = parser_strndup(p, s + i, len - i, false);
 	return 1;
 }
 
@@ -475,53 +186,55 @@ static int parse_header(struct imap_parser *p, const char *s, size_t len,
 	size_t i, n;
 
 	if (len == 0)
-		return fail(p, "empty response line");
+		return parser_fail(p, "empty response line");
 	if (s[0] == '+') {
 		r->kind = IMAP_RESPONSE_CONTINUATION;
 		i = len > 1 && s[1] == ' ' ? 2 : 1;
-		r->text = arena_strndup(p, s + i, len - i, false);
+		r->text = parser_strndup(p, s + i, len - i, false);
 		return 1;
 	}
 	if (s[0] != '*') {
-		n = atom_run(s, len);
+		n = parser_atom_run(s, len);
 		if (n == 0)
-			return fail(p, "malformed tag");
+			return parser_fail(p, "malformed tag");
 		r->kind = IMAP_RESPONSE_TAGGED;
-		r->tag = arena_strndup(p, s, n, false);
+		r->tag = parser_strndup(p, s, n, false);
 		if (n == len || s[n] != ' ')
-			return fail(p, "tagged response without status");
+			return parser_fail(p, "tagged response without status");
 		r->status = match_status(s + n + 1, len - n - 1, &i);
 		if (r->status != IMAP_STATUS_OK &&
 		    r->status != IMAP_STATUS_NO &&
 		    r->status != IMAP_STATUS_BAD)
-			return fail(p, "tagged response with bad status");
+			return parser_fail(p,
+					"tagged response with bad status");
 		return parse_status_rest(p, s + n + 1 + i, len - n - 1 - i);
 	}
 
 	r->kind = IMAP_RESPONSE_UNTAGGED;
 	if (len < 2 || s[1] != ' ')
-		return fail(p, "expected space after '*'");
+		return parser_fail(p, "expected space after '*'");
 	i = 2;
 	r->status = match_status(s + i, len - i, &n);
 	if (r->status != IMAP_STATUS_NONE)
 		return parse_status_rest(p, s + i + n, len - i - n);
-	n = atom_run(s + i, len - i);
+	n = parser_atom_run(s + i, len - i);
 	if (all_digits(s + i, n)) {
 		if (!imap_parse_uint(s + i, n, UINT32_MAX, &num))
-			return fail(p, "message number %.*s%s out of range",
+			return parser_fail(p,
+					"message number %.*s%s out of range",
 					(int)MIN(n, 20), s + i,
 					n > 20 ? "..." : "");
 		r->has_number = true;
 		r->number = (uint32_t)num;
 		i += n;
 		if (i == len || s[i] != ' ')
-			return fail(p, "missing response name");
+			return parser_fail(p, "missing response name");
 		i++;
-		n = atom_run(s + i, len - i);
+		n = parser_atom_run(s + i, len - i);
 	}
 	if (n == 0)
-		return fail(p, "missing response name");
-	r->name = arena_strndup(p, s + i, n, true);
+		return parser_fail(p, "missing response name");
+	r->name = parser_strndup(p, s + i, n, true);
 	*pos_r = i + n;
 	return 0;
 }
@@ -543,7 +256,7 @@ static void finish_literal(struct imap_parser *p)
 		arg.u.str.data = p->lit_buf;
 		arg.u.str.len = (size_t)p->lit_size;
 	}
-	push_arg(p, &arg);
+	parser_push_arg(p, &arg);
 	p->state = STATE_LINE;
 }
 
@@ -566,7 +279,7 @@ static int begin_literal(struct imap_parser *p)
 	uint64_t size = p->lit_size;
 
 	if (prev != NULL && prev->type == IMAP_ARG_ATOM)
-		info.key = arena_strndup(p, prev->u.str.data, prev->u.str.len,
+		info.key = parser_strndup(p, prev->u.str.data, prev->u.str.len,
 				true);
 	if (p->cb.literal_begin != NULL)
 		action = p->cb.literal_begin(p->ctx, &info);
@@ -574,18 +287,18 @@ static int begin_literal(struct imap_parser *p)
 	switch (action) {
 	case IMAP_LITERAL_STREAM:
 		if (size > lim->max_streamed_literal)
-			return fail(p, "literal of %" PRIu64
+			return parser_fail(p, "literal of %" PRIu64
 					" bytes exceeds limit %" PRIu64,
 					size, lim->max_streamed_literal);
 		p->lit_stream = true;
 		break;
 	case IMAP_LITERAL_INLINE:
 		if (size > lim->max_inline_literal || size >= SIZE_MAX / 2)
-			return fail(p, "literal of %" PRIu64
+			return parser_fail(p, "literal of %" PRIu64
 					" bytes exceeds limit %" PRIu64,
 					size, lim->max_inline_literal);
 		if (size > lim->max_inline_total - p->inline_total)
-			return fail(p, "literals of one response exceed "
+			return parser_fail(p, "literals of one response exceed "
 					"limit %" PRIu64 " bytes",
 					lim->max_inline_total);
 		p->inline_total += size;
@@ -593,7 +306,8 @@ static int begin_literal(struct imap_parser *p)
 		p->lit_buf = imap_arena_alloc(&p->arena, (size_t)size + 1);
 		break;
 	default:
-		return fail(p, "literal of %" PRIu64 " bytes rejected", size);
+		return parser_fail(p, "literal of %" PRIu64 " bytes rejected",
+				size);
 	}
 	p->lit_left = size;
 	if (size == 0)
@@ -632,11 +346,12 @@ static int end_segment(struct imap_parser *p)
 		if (ret != 0)
 			return ret;
 	}
-	switch (tokenize(p, p->seg + start, p->seg_len - start, true)) {
+	switch (parser_tokenize(p, p->seg + start, p->seg_len - start, true)) {
 	case TOK_END:
 		if (p->depth > 0)
-			return fail(p, "list not closed at end of response");
-		p->resp.args = finish_top(p);
+			return parser_fail(p,
+					"list not closed at end of response");
+		p->resp.args = parser_finish_top(p);
 		return 1;
 	case TOK_LITERAL:
 		p->seg_len = 0;
@@ -673,7 +388,7 @@ static int line_bytes(struct imap_parser *p, const unsigned char *in,
 			run++;
 		if (run > room) {
 			*pos_r = pos + room;
-			return fail(p, "response longer than %zu bytes",
+			return parser_fail(p, "response longer than %zu bytes",
 					p->limits.max_line);
 		}
 		seg_append(p, in + pos, run);
@@ -685,11 +400,11 @@ static int line_bytes(struct imap_parser *p, const unsigned char *in,
 	}
 	c = in[pos];
 	if (p->cr_pending && c != '\n')
-		return fail(p, "CR not followed by LF");
+		return parser_fail(p, "CR not followed by LF");
 	if (c == '\0')
-		return fail(p, "NUL byte in response line");
+		return parser_fail(p, "NUL byte in response line");
 	if (room == 0)
-		return fail(p, "response longer than %zu bytes",
+		return parser_fail(p, "response longer than %zu bytes",
 				p->limits.max_line);
 	p->line_total++;
 	*pos_r = pos + 1;
@@ -713,7 +428,7 @@ static void begin_response(struct imap_parser *p)
 			p->levels[i].alloc = 0;
 		}
 	}
-	clear_levels(p);
+	parser_clear_levels(p);
 	p->state = STATE_LINE;
 	p->cr_pending = false;
 	p->header_done = false;

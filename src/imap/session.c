@@ -644,18 +644,18 @@ bool imap_session_run(struct imap_session *session, struct imap_command *cmd,
 	if (!session_send(session, tag, cmd, result))
 		goto out;
 	while (!done) {
-		if (!session_wait(session, tag, true, &r, result))
+		/* Only AUTHENTICATE asks for more once the command is sent. */
+		if (!session_wait(session, tag, handlers &&
+					handlers->continuation, &r, result))
 			goto out;
 		if (r->kind == IMAP_RESPONSE_TAGGED) {
 			result_from_tagged(r, result);
 			done = true;
 		} else {
-			char *reply = NULL;
+			char *reply = handlers->continuation(handlers->ctx,
+					r->text);
 			g_autoptr(GString) shown = NULL;
 
-			if (handlers && handlers->continuation)
-				reply = handlers->continuation(handlers->ctx,
-						r->text);
 			/* "*" cancels an AUTHENTICATE exchange. */
 			shown = g_string_new(reply ? "<redacted>" : "*");
 			if (!reply)

@@ -18,7 +18,8 @@
  * a crash leaves crash-* files that reproduce with ./fuzz-parser FILE):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
- *       src/imap/parser.c src/imap/parser-args.c tests/fuzz/fuzz-parser.c \
+ *       src/imap/parser.c src/imap/parser-tokenize.c \
+ *       src/imap/parser-args.c tests/fuzz/fuzz-parser.c \
  *       $(pkg-config --cflags --libs glib-2.0) -o fuzz-parser
  *   mkdir -p CORPUS_DIR && ./fuzz-parser -max_total_time=60 CORPUS_DIR
  */

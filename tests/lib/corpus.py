@@ -465,9 +465,10 @@ def bulk_message(i):
             f"This is bulk message number {i}.\n").encode()
 
 
-def bulk(dovecot, n, mailbox=("Bulk",)):
-    """Write n messages straight into a Maildir folder and let Dovecot
-    index them.  Returns the server name of the mailbox.
+def bulk(dovecot, n, mailbox=("Bulk",), message=bulk_message):
+    """Write n messages (message(i) gives the bytes of number i, from 1)
+    straight into a Maildir folder and let Dovecot index them.  Returns the
+    server name of the mailbox.
 
     The files have LF line ends as Dovecot's own; S= and W= give the size
     on disk and with CRLF, so that Dovecot need not read the files.
@@ -486,7 +487,7 @@ def bulk(dovecot, n, mailbox=("Bulk",)):
     base = 1609459200  # 2021-01-01T00:00:00Z
     pid = os.getpid()
     for i in range(1, n + 1):
-        data = bulk_message(i)
+        data = message(i)
         vsize = len(data) + data.count(b"\n")
         flags = "S" if i % 7 == 0 else ""
         uniq = f"{base + i}.M{i}P{pid}.imapfs-bulk"
