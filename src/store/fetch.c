@@ -230,20 +230,31 @@ static void mailbox_learn_size(struct store_mailbox *mb, uint32_t uidvalidity,
 	g_mutex_unlock(&mb->lock);
 }
 
+/* One fetch in flight; those who wait for it take its outcome, so that a
+ * failure costs every reader one timeout, not one each. */
+struct fetch_slot {
+	bool done;
+	int errnum;
+	unsigned refs;		/* under the mailbox lock */
+};
+
+static void slot_unref(struct fetch_slot *slot)
+{
+	if (--slot->refs == 0)
+		g_free(slot);
+}
+
 int store_mailbox_body(struct store_mailbox *mb, uint32_t uidvalidity,
 		uint32_t uid, struct body_cache_entry *entry)
 {
-	const struct store_account_config *cfg =
-		store_account_config(mb->account);
 	struct body_cache *cache = store_account_cache(mb->account);
 	struct body_cache_key key = {
 		.mailbox = mb->cache_id,
 		.uidvalidity = uidvalidity,
 		.uid = uid,
 	};
-	gint64 deadline = g_get_monotonic_time() +
-		(gint64)cfg->session.timeout_ms * 2000;
-	gpointer slot = GUINT_TO_POINTER(uid);
+	gpointer id = GUINT_TO_POINTER(uid);
+	struct fetch_slot *slot;
 	int errnum;
 
 	for (;;) {
@@ -253,23 +264,35 @@ int store_mailbox_body(struct store_mailbox *mb, uint32_t uidvalidity,
 			return 0;
 		}
 		g_mutex_lock(&mb->lock);
-		if (!g_hash_table_contains(mb->fetching, slot))
+		slot = g_hash_table_lookup(mb->fetching, id);
+		if (!slot)
 			break;
-		/* Someone is fetching it: wait, then take it from the
-		 * cache. */
-		if (!g_cond_wait_until(&mb->changed, &mb->lock, deadline)) {
-			g_mutex_unlock(&mb->lock);
-			return ETIMEDOUT;
-		}
+		/* Someone is fetching it: wait for the outcome.  Every wait
+		 * of the fetch is bounded, so this one is too, and a slow
+		 * but moving download is not cut short. */
+		slot->refs++;
+		while (!slot->done)
+			g_cond_wait(&mb->changed, &mb->lock);
+		errnum = slot->errnum;
+		slot_unref(slot);
 		g_mutex_unlock(&mb->lock);
+		if (errnum)
+			return errnum;
+		/* Done: it is in the cache now (or evicted already, in which
+		 * case we fetch it ourselves). */
 	}
-	g_hash_table_add(mb->fetching, slot);
+	slot = g_new0(struct fetch_slot, 1);
+	slot->refs = 1;
+	g_hash_table_insert(mb->fetching, id, slot);
 	g_mutex_unlock(&mb->lock);
 
 	errnum = fetch_from_server(mb, uidvalidity, uid, entry);
 
 	g_mutex_lock(&mb->lock);
-	g_hash_table_remove(mb->fetching, slot);
+	g_hash_table_remove(mb->fetching, id);
+	slot->done = true;
+	slot->errnum = errnum;
+	slot_unref(slot);
 	if (errnum == ESTALE)
 		mb->listed_at = 0;
 	g_cond_broadcast(&mb->changed);

@@ -22,7 +22,9 @@ struct store_mailbox {
 	uint64_t highestmodseq;
 	gint64 listed_at;		/* monotonic µs; 0: stale */
 	bool listing;
-	GHashTable *fetching;		/* UIDs being fetched now */
+	unsigned list_generation;	/* listings finished */
+	int list_errnum;		/* how the last one ended */
+	GHashTable *fetching;		/* UID -> struct fetch_slot */
 };
 
 #endif

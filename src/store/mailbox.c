@@ -209,10 +209,6 @@ static void mailbox_install(struct store_mailbox *mb,
 
 int store_mailbox_ensure_listed(struct store_mailbox *mb, int max_age_s)
 {
-	const struct store_account_config *cfg =
-		store_account_config(mb->account);
-	gint64 deadline = g_get_monotonic_time() +
-		(gint64)cfg->session.timeout_ms * 2000;
 	struct msg_index *index = NULL;
 	struct imap_selected sel = { 0 };
 	int errnum;
@@ -220,6 +216,7 @@ int store_mailbox_ensure_listed(struct store_mailbox *mb, int max_age_s)
 	g_mutex_lock(&mb->lock);
 	for (;;) {
 		gint64 age = g_get_monotonic_time() - mb->listed_at;
+		unsigned generation;
 
 		if (mb->index && (max_age_s < 0 || (mb->listed_at != 0 &&
 				age <= (gint64)max_age_s * G_USEC_PER_SEC))) {
@@ -228,13 +225,14 @@ int store_mailbox_ensure_listed(struct store_mailbox *mb, int max_age_s)
 		}
 		if (!mb->listing)
 			break;
-		/* Someone is listing already: theirs will do. */
-		if (!g_cond_wait_until(&mb->changed, &mb->lock, deadline)) {
-			g_mutex_unlock(&mb->lock);
-			return ETIMEDOUT;
-		}
-		if (mb->index && !mb->listing)
-			max_age_s = -1;
+		/* Someone is listing already: theirs will do, whatever its
+		 * outcome.  Its waits are bounded, so this one is too. */
+		generation = mb->list_generation;
+		while (mb->list_generation == generation)
+			g_cond_wait(&mb->changed, &mb->lock);
+		errnum = mb->index ? 0 : mb->list_errnum;
+		g_mutex_unlock(&mb->lock);
+		return errnum;
 	}
 	mb->listing = true;
 	g_mutex_unlock(&mb->lock);
@@ -243,6 +241,8 @@ int store_mailbox_ensure_listed(struct store_mailbox *mb, int max_age_s)
 
 	g_mutex_lock(&mb->lock);
 	mb->listing = false;
+	mb->list_generation++;
+	mb->list_errnum = errnum;
 	if (errnum == 0)
 		mailbox_install(mb, index, &sel);
 	else if (mb->index)

@@ -118,3 +118,27 @@ def test_bodies_are_kept_in_cache_dir(mount, dovecot, tmp_path):
                    for top, _, names in os.walk(cache) for n in names)
     wait_for(lambda: cached_bytes() >= len(msg.data), 10,
              what="the body in cache_dir")
+
+
+def test_cache_max_bounds_the_cache(mount, dovecot, oracle_for, tmp_path):
+    """-o cache_max: bodies beyond the bound are evicted, least recently
+    used first, and an evicted body is fetched again, byte for byte."""
+    expected = oracle_for(dovecot).bodies("INBOX")
+    small = {uid: body for uid, body in expected.items()
+             if len(body) < 20_000}
+    assert len(small) >= 5
+    bound = 3 * max(len(b) for b in small.values()) + 3 * 128
+    cache = tmp_path / "bounded"
+    m = mount(dovecot, cache_dir=str(cache),
+              options=[f"cache_max={bound}"])
+    files = _inbox_files(m, dovecot)
+
+    def bodies_bytes():
+        top = cache / "bodies"
+        return sum(os.path.getsize(os.path.join(d, n))
+                   for d, _, names in os.walk(top) for n in names)
+    for _ in range(2):
+        for uid, body in small.items():
+            assert _read(files[uid]) == body
+            assert bodies_bytes() <= bound
+    assert 0 < bodies_bytes() <= bound

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -326,6 +327,41 @@ def test_body_fetch_hangs(fake, imapfs):
     srv.scenario.hang_on = None
     assert read(inbox / "2.eml") == BODY2
     assert settles(lambda: os.stat(inbox / "2.eml").st_size == len(BODY2))
+
+
+def test_hung_fetch_does_not_block_other_work(fake, imapfs):
+    """The pool: while one connection waits on a silent server, listings
+    and reads elsewhere go on over the others."""
+    srv = fake()
+    m = imapfs(srv)
+    mnt = pathlib.Path(m.mountpoint)
+    assert sorted(os.listdir(mnt / "INBOX")) == INBOX_NAMES
+    srv.scenario.hang_on = When("UID FETCH", contains="BODY", uid=2)
+    outcome = {}
+
+    def hung_read():
+        try:
+            outcome["data"] = read(mnt / "INBOX" / "2.eml")
+        except OSError as e:
+            outcome["errno"] = e.errno
+
+    t = threading.Thread(target=hung_read)
+    t.start()
+    try:
+        wait_for(lambda: any("UID FETCH" in c and "BODY" in c and " 2 " in c
+                             for c in srv.commands), FAIL_WITHIN,
+                 what="the fetch that hangs")
+        t0 = time.monotonic()
+        assert os.listdir(mnt / "Other") == ["7.eml"]
+        assert read(mnt / "Other" / "7.eml") == BODY7
+        assert read(mnt / "INBOX" / "3.eml") == BODY3
+        took = time.monotonic() - t0
+        assert t.is_alive(), "the hung read ended before the others ran"
+        assert took < TIMEOUT / 2, "other work waited %.1f s" % took
+    finally:
+        t.join(FAIL_WITHIN)
+    assert not t.is_alive()
+    assert outcome.get("errno") in (errno.EIO, errno.ETIMEDOUT), outcome
 
 
 @pytest.mark.parametrize("after", [
