@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "credentials.h"
@@ -61,6 +62,24 @@ static void fail(const char *what, GError *error)
 	else
 		fprintf(stderr, "imapfs: %s\n", what);
 	g_clear_error(&error);
+}
+
+/* A mount point that cannot be one is better said before connecting. */
+static bool check_mountpoint(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		fprintf(stderr, "imapfs: mount point %s: %s\n", path,
+				g_strerror(errno));
+		return false;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "imapfs: mount point %s is not a directory\n",
+				path);
+		return false;
+	}
+	return true;
 }
 
 static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *fopts,
@@ -142,13 +161,11 @@ int main(int argc, char *argv[])
 	cfg.session.password = password_get;
 	cfg.session.password_ctx = &password;
 
+	if (!check_mountpoint(fopts.mountpoint))
+		goto out;
 	account = store_account_new(&cfg, &error);
 	if (!account) {
 		fail("cache", error);
-		goto out;
-	}
-	if (!store_account_connect(account, &error)) {
-		fail(NULL, error);
 		goto out;
 	}
 
@@ -158,11 +175,17 @@ int main(int argc, char *argv[])
 	fuse_opt_add_arg(&args, "-osubtype=imapfs,default_permissions");
 	fuse_opt_add_arg(&args, fsname);
 
+	/* The session is created (and its options checked) before the
+	 * server is asked anything, so that a typo fails at once. */
 	fs = imapfs_fs_new(account);
 	se = fuse_session_new(&args, &imapfs_fs_ops, sizeof(imapfs_fs_ops),
 			fs);
 	if (!se)
 		goto out;
+	if (!store_account_connect(account, &error)) {
+		fail(NULL, error);
+		goto out_session;
+	}
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	if (fuse_session_mount(se, fopts.mountpoint) != 0)

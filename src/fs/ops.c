@@ -65,7 +65,10 @@ static void fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
 	if (inode->kind == FS_INODE_DIR) {
 		/* Read-only for now: writes come with the next version. */
 		st->st_mode = S_IFDIR | 0555;
-		st->st_nlink = 2;
+		/* As on disk: ".", the entry in the parent, and each
+		 * child's "..", which tools like find rely on. */
+		st->st_nlink = 2 + store_node_child_count(fs->account,
+				inode->node);
 		st->st_mtim.tv_sec = fs->mounted_at;
 		st->st_atim = st->st_mtim;
 		st->st_ctim = st->st_mtim;

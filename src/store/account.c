@@ -377,6 +377,19 @@ struct store_node *store_node_child(struct store_account *account,
 	return child;
 }
 
+unsigned store_node_child_count(struct store_account *account,
+		struct store_node *node)
+{
+	unsigned count = 0;
+
+	g_mutex_lock(&account->tree_lock);
+	for (guint i = 0; i < node->children->len; i++)
+		count += !((struct store_node *)g_ptr_array_index(
+					node->children, i))->gone;
+	g_mutex_unlock(&account->tree_lock);
+	return count;
+}
+
 GPtrArray *store_node_children(struct store_account *account,
 		struct store_node *node)
 {

@@ -88,6 +88,9 @@ struct store_mailbox *store_node_mailbox(struct store_account *account,
 /* Child directory by file name, or NULL. */
 struct store_node *store_node_child(struct store_account *account,
 		struct store_node *node, const char *display);
+/* How many child directories there are now (for st_nlink). */
+unsigned store_node_child_count(struct store_account *account,
+		struct store_node *node);
 /* Snapshot of the current children (g_ptr_array_unref it). */
 GPtrArray *store_node_children(struct store_account *account,
 		struct store_node *node);

@@ -113,6 +113,15 @@ def test_directories_are_0555(mounted, oracle):
         assert stat.S_IMODE(st.st_mode) == 0o555, (d, oct(st.st_mode))
 
 
+def test_directory_link_counts_count_subdirectories(mounted, oracle):
+    """st_nlink of a directory is 2 + its subdirectories, as find and other
+    tree walkers expect of a Unix file system."""
+    directories = oracle.directories()
+    for path in [()] + sorted(directories):
+        st = os.stat(os.path.join(mounted.path, *path))
+        assert st.st_nlink == 2 + len(_children(directories, path)), path
+
+
 def test_readdir_types_match_stat(mounted):
     checked = 0
     for top, _, _ in os.walk(mounted.path):
