@@ -100,6 +100,7 @@ void session_set_result(struct imap_result *result,
 	result->status = status;
 	result->timed_out = false;
 	g_strlcpy(result->code, code ? code : "", sizeof(result->code));
+	result->code_args[0] = '\0';
 	va_start(ap, fmt);
 	g_vsnprintf(result->text, sizeof(result->text), fmt, ap);
 	va_end(ap);
@@ -570,6 +571,26 @@ static void result_from_tagged(const struct imap_response *r,
 	else if (r->status == IMAP_STATUS_NO)
 		status = IMAP_RESULT_NO;
 	session_set_result(result, status, r->code, "%s", r->text);
+	/* APPENDUID and COPYUID belong to the command whose completion
+	 * carries them; they are read from here, never from elsewhere. */
+	g_strlcpy(result->code_args, r->code_raw, sizeof(result->code_args));
+}
+
+/*
+ * PITFALLS 13: literals go without waiting where the server allows it
+ * (LITERAL+; LITERAL- up to 4096 bytes), except large ones: a server that
+ * refuses the command should not make us upload a whole body first.
+ */
+#define LITERAL_NONSYNC_MAX (100 * 1024)
+#define LITERAL_MINUS_MAX 4096
+
+static bool literal_nonsync(const struct imap_session *session, size_t len)
+{
+	if ((session->capabilities & IMAP_CAP_LITERAL_PLUS) &&
+			len <= LITERAL_NONSYNC_MAX)
+		return true;
+	return (session->capabilities & IMAP_CAP_LITERAL_MINUS) &&
+		len <= LITERAL_MINUS_MAX;
 }
 
 /* Send the command's parts, pausing for the server's go-ahead before each
@@ -597,21 +618,32 @@ static bool session_send(struct imap_session *session, const char *tag,
 					part->data->str);
 			continue;
 		}
-		g_string_append(line, "\r\n");
-		trace_sent(session, shown);
-		if (!session_write(session, line->str, line->len, result))
-			goto out;
-		if (!session_wait(session, tag, true, &r, result))
-			goto out;
-		if (r->kind == IMAP_RESPONSE_TAGGED) {
-			result_from_tagged(r, result);
-			goto out;
+		if (literal_nonsync(session, part->data->len)) {
+			/* "{n}" -> "{n+}": the bytes follow without a wait. */
+			g_string_insert_c(line, (gssize)line->len - 1, '+');
+			g_string_insert_c(shown, (gssize)shown->len - 1, '+');
+			g_string_append(line, "\r\n");
+			trace_sent(session, shown);
+			g_string_append_len(line, part->data->str,
+					(gssize)part->data->len);
+		} else {
+			g_string_append(line, "\r\n");
+			trace_sent(session, shown);
+			if (!session_write(session, line->str, line->len,
+						result))
+				goto out;
+			if (!session_wait(session, tag, true, &r, result))
+				goto out;
+			if (r->kind == IMAP_RESPONSE_TAGGED) {
+				result_from_tagged(r, result);
+				goto out;
+			}
+			if (!session_write(session, part->data->str,
+						part->data->len, result))
+				goto out;
+			memset(line->str, 0, line->len);
+			g_string_truncate(line, 0);
 		}
-		if (!session_write(session, part->data->str, part->data->len,
-					result))
-			goto out;
-		memset(line->str, 0, line->len);
-		g_string_truncate(line, 0);
 		g_string_truncate(shown, 0);
 		g_string_append_printf(shown, "<%s literal of %zu bytes>",
 				part->secret ? "secret" : "a",

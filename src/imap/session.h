@@ -111,6 +111,8 @@ enum imap_result_status {
 struct imap_result {
 	enum imap_result_status status;
 	char code[32];		/* response code name ("TRYCREATE"), or "" */
+	char code_args[256];	/* its arguments as sent ("38505 3955"
+				 * for APPENDUID), or "" */
 	bool timed_out;		/* SESSION because the server went silent */
 	char text[256];		/* the server's text, or what went wrong */
 };

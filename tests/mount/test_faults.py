@@ -591,3 +591,38 @@ def test_fetch_answered_for_another_uid(fake, imapfs):
     assert read(inbox / "1.eml") == BODY1
     assert settles(lambda: os.stat(inbox / "1.eml").st_size == len(BODY1))
     assert_healthy(m)
+
+
+# ---------------------------------------------------------------------------
+# Literals in commands: a password that cannot be a quoted string
+
+
+@pytest.mark.parametrize("literal_plus", [True, False],
+                         ids=["literal-plus", "synchronising"])
+def test_login_with_password_that_needs_a_literal(fake, tmp_path,
+                                                  literal_plus):
+    """An 8-bit password goes to LOGIN as a literal: without waiting where
+    the server has LITERAL+, after its go-ahead where it has not."""
+    from fakeimap import DEFAULT_CAPABILITIES
+    password = "s\u00e9cret \"q\" \\ x"
+    caps = [c for c in DEFAULT_CAPABILITIES
+            if literal_plus or c.upper() != "LITERAL+"]
+    srv = fake(capabilities=caps, users={"alice": password})
+    pf = tmp_path / "password8"
+    pf.write_text(password + "\n", encoding="utf-8")
+    pf.chmod(0o600)
+    opts = ["plaintext", "passfile=" + str(pf), "auth=login", "trace",
+            "timeout=%d" % TIMEOUT, "cache_dir=" + str(tmp_path / "c8")]
+    m = Mount(source(srv), str(new_mountpoint(tmp_path)), opts)
+    try:
+        m.start()
+        mnt = pathlib.Path(m.mountpoint)
+        assert sorted(os.listdir(mnt / "INBOX")) == INBOX_NAMES
+        login = [ln for ln in m.log().splitlines() if " LOGIN " in ln]
+        assert login, m.log()
+        size = len(password.encode())
+        form = "{%d+}" % size if literal_plus else "{%d}" % size
+        assert form in login[0], login[0]
+        assert "s\u00e9c" not in m.log() and "\"q\"" not in m.log()
+    finally:
+        m.stop()
