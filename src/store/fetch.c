@@ -169,24 +169,11 @@ static int fetch_from_server(struct store_mailbox *mb, uint32_t uidvalidity,
 	};
 	struct imap_session *session;
 	struct imap_result result;
-	GError *error = NULL;
-	int errnum = 0;
+	int errnum;
 
-	session = imap_pool_acquire(pool, mb->raw_name, &error);
-	if (!session) {
-		errnum = g_error_matches(error, IMAP_TRANSPORT_ERROR,
-				IMAP_TRANSPORT_ERROR_TIMEOUT) ? ETIMEDOUT : EIO;
-		log_warning("cannot fetch %s UID %u: %s", mb->raw_name, uid,
-				error->message);
-		g_error_free(error);
+	errnum = store_mailbox_session(mb, "fetch from", &session);
+	if (errnum)
 		return errnum;
-	}
-	if (!imap_session_select(session, mb->raw_name, true, &result)) {
-		errnum = imap_result_errno(&result);
-		log_warning("cannot fetch %s UID %u: %s", mb->raw_name, uid,
-				result.text);
-		goto out;
-	}
 	if (imap_session_selected(session)->uidvalidity != uidvalidity) {
 		/* The UIDs we know name other messages now. */
 		errnum = ESTALE;

@@ -27,4 +27,10 @@ struct store_mailbox {
 	GHashTable *fetching;		/* UID -> struct fetch_slot */
 };
 
+/* A session of the pool with the mailbox selected (EXAMINE), or an errno;
+ * what went wrong is logged as "cannot DOING MAILBOX: why".  Give the
+ * session back with imap_pool_release(). */
+int store_mailbox_session(struct store_mailbox *mb, const char *doing,
+		struct imap_session **session_r);
+
 #endif

@@ -113,13 +113,29 @@ static bool listing_untagged(void *ctx, const struct imap_response *r)
 	return true;
 }
 
-static int pool_error_errno(GError *error)
+int store_mailbox_session(struct store_mailbox *mb, const char *doing,
+		struct imap_session **session_r)
 {
-	int errnum = g_error_matches(error, IMAP_TRANSPORT_ERROR,
-			IMAP_TRANSPORT_ERROR_TIMEOUT) ? ETIMEDOUT : EIO;
+	struct imap_pool *pool = store_account_pool(mb->account);
+	struct imap_result result;
+	GError *error = NULL;
+	int errnum;
 
-	g_error_free(error);
-	return errnum;
+	*session_r = imap_pool_acquire(pool, mb->raw_name, &error);
+	if (!*session_r) {
+		errnum = g_error_matches(error, IMAP_TRANSPORT_ERROR,
+				IMAP_TRANSPORT_ERROR_TIMEOUT) ? ETIMEDOUT : EIO;
+		log_warning("cannot %s %s: %s", doing, mb->raw_name,
+				error->message);
+		g_error_free(error);
+		return errnum;
+	}
+	if (imap_session_select(*session_r, mb->raw_name, true, &result))
+		return 0;
+	log_warning("cannot %s %s: %s", doing, mb->raw_name, result.text);
+	imap_pool_release(pool, *session_r);
+	*session_r = NULL;
+	return imap_result_errno(&result);
 }
 
 /* Ask the server for the whole index.  No lock held. */
@@ -134,18 +150,13 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 	};
 	struct imap_session *session;
 	struct imap_result result;
-	GError *error = NULL;
-	int errnum = 0;
+	int errnum;
 
-	session = imap_pool_acquire(pool, mb->raw_name, &error);
-	if (!session) {
-		log_warning("cannot list %s: %s", mb->raw_name,
-				error->message);
+	errnum = store_mailbox_session(mb, "list", &session);
+	if (errnum) {
 		msg_index_free(&listing.index);
-		return pool_error_errno(error);
+		return errnum;
 	}
-	if (!imap_session_select(session, mb->raw_name, true, &result))
-		goto failed;
 	/* Already selected: EXISTS may be old news.  NOOP brings it up to
 	 * date before we decide there is nothing to fetch. */
 	if (imap_session_selected(session)->exists == 0 &&

@@ -11,21 +11,9 @@
 #include <glib.h>
 
 #include "imap/command.h"
+#include "testutil.h"
 
 #define S(x) (x), sizeof(x) - 1
-
-static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-
-	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	g_test_message("%s", msg);
-	g_test_fail();
-	g_free(msg);
-}
 
 /* ---- imap_quote_string ---- */
 

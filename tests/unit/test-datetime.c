@@ -12,20 +12,7 @@
 #include <glib.h>
 
 #include "imap/datetime.h"
-
-/* Reports one bad row and lets the others run. */
-static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-
-	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	g_test_message("%s", msg);
-	g_test_fail();
-	g_free(msg);
-}
+#include "testutil.h"
 
 static const char *const months[12] = {
 	"Jan", "Feb", "Mar", "Apr", "May", "Jun",

@@ -13,19 +13,7 @@
 
 #include "fs/inode.h"
 #include "store/mailbox.h"
-
-static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-
-	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	g_test_message("%s", msg);
-	g_test_fail();
-	g_free(msg);
-}
+#include "testutil.h"
 
 /* ---- a tree by hand ---- */
 

@@ -12,22 +12,10 @@
 
 #include "imap/parser.h"
 #include "store/msgindex.h"
+#include "testutil.h"
 
 #define ALL_FLAGS (MSG_FLAG_ANSWERED | MSG_FLAG_FLAGGED | MSG_FLAG_DELETED | \
 		MSG_FLAG_SEEN | MSG_FLAG_DRAFT)
-
-static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-
-	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	g_test_message("%s", msg);
-	g_test_fail();
-	g_free(msg);
-}
 
 /* ---- flag lists from the parser ---- */
 

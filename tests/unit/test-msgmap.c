@@ -12,19 +12,7 @@
 #include <glib.h>
 
 #include "imap/msgmap.h"
-
-static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-
-	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	g_test_message("%s", msg);
-	g_test_fail();
-	g_free(msg);
-}
+#include "testutil.h"
 
 enum op_kind {
 	OP_END,

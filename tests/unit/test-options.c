@@ -13,19 +13,7 @@
 #include <glib/gstdio.h>
 
 #include "options.h"
-
-static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-
-	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	g_test_message("%s", msg);
-	g_test_fail();
-	g_free(msg);
-}
+#include "testutil.h"
 
 /* Nothing given, as options_parse_args leaves it. */
 static void opts_init(struct imapfs_options *o)
