@@ -57,7 +57,12 @@ static int collect_message(struct imapfs_fs *fs, struct fs_inode *inode,
 	char date[IMAP_RFC3339_MAX];
 	int errnum;
 
-	(void)fs;
+	/* Flags change: like a lookup, this answers from a listing at most
+	 * -o refresh seconds old (a stale one if the server is away). */
+	errnum = store_mailbox_ensure_listed(inode->mailbox,
+			store_account_config(fs->account)->refresh_s);
+	if (errnum)
+		return errnum;
 	errnum = store_mailbox_message(inode->mailbox, inode->uid, &msg);
 	if (errnum)
 		return errnum;

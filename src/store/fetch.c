@@ -171,7 +171,7 @@ static int fetch_from_server(struct store_mailbox *mb, uint32_t uidvalidity,
 	struct imap_result result;
 	int errnum;
 
-	errnum = store_mailbox_session(mb, "fetch from", &session);
+	errnum = store_mailbox_session(mb, "fetch from", false, &session);
 	if (errnum)
 		return errnum;
 	if (imap_session_selected(session)->uidvalidity != uidvalidity) {
@@ -179,20 +179,34 @@ static int fetch_from_server(struct store_mailbox *mb, uint32_t uidvalidity,
 		errnum = ESTALE;
 		goto out;
 	}
-	if (!imap_session_run(session, imap_command_new(
-				"UID FETCH %u (UID BODY.PEEK[])", uid),
-				&handlers, &result)) {
-		errnum = imap_result_errno(&result);
-		log_warning("cannot fetch %s UID %u: %s", mb->raw_name, uid,
-				result.text);
-	} else if (fetch.got) {
-		*entry = fetch.entry;
-		fetch.entry.fd = -1;
-	} else if (fetch.wrong_uid || fetch.writer_failed || fetch.saw_uid) {
-		errnum = EIO;
-	} else {
-		/* OK with no data: the message is gone. */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!imap_session_run(session, imap_command_new(
+					"UID FETCH %u (UID BODY.PEEK[])", uid),
+					&handlers, &result)) {
+			errnum = imap_result_errno(&result);
+			log_warning("cannot fetch %s UID %u: %s",
+					mb->raw_name, uid, result.text);
+			break;
+		}
+		if (fetch.got) {
+			*entry = fetch.entry;
+			fetch.entry.fd = -1;
+			errnum = 0;
+			break;
+		}
+		if (fetch.wrong_uid || fetch.writer_failed || fetch.saw_uid) {
+			errnum = EIO;
+			break;
+		}
+		/* OK with no data: the message is gone, or new and not yet
+		 * known to this session (another one listed it).  NOOP lets
+		 * the server tell us, then ask once more. */
 		errnum = ENOENT;
+		if (attempt == 0 && !imap_session_run(session,
+					imap_command_new("NOOP"), NULL, &result)) {
+			errnum = imap_result_errno(&result);
+			break;
+		}
 	}
 out:
 	body_cache_writer_abort(&fetch.writer);

@@ -28,9 +28,10 @@ struct store_mailbox {
 };
 
 /* A session of the pool with the mailbox selected (EXAMINE), or an errno;
- * what went wrong is logged as "cannot DOING MAILBOX: why".  Give the
- * session back with imap_pool_release(). */
+ * what went wrong is logged as "cannot DOING MAILBOX: why".  With sync, a
+ * session that had it selected already catches up with the server first.
+ * Give the session back with imap_pool_release(). */
 int store_mailbox_session(struct store_mailbox *mb, const char *doing,
-		struct imap_session **session_r);
+		bool sync, struct imap_session **session_r);
 
 #endif

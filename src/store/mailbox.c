@@ -114,24 +114,36 @@ static bool listing_untagged(void *ctx, const struct imap_response *r)
 }
 
 int store_mailbox_session(struct store_mailbox *mb, const char *doing,
-		struct imap_session **session_r)
+		bool sync, struct imap_session **session_r)
 {
 	struct imap_pool *pool = store_account_pool(mb->account);
 	struct imap_result result;
 	GError *error = NULL;
-	int errnum;
+	const char *selected;
+	bool was_selected;
 
 	*session_r = imap_pool_acquire(pool, mb->raw_name, &error);
 	if (!*session_r) {
-		errnum = g_error_matches(error, IMAP_TRANSPORT_ERROR,
+		int errnum = g_error_matches(error, IMAP_TRANSPORT_ERROR,
 				IMAP_TRANSPORT_ERROR_TIMEOUT) ? ETIMEDOUT : EIO;
+
 		log_warning("cannot %s %s: %s", doing, mb->raw_name,
 				error->message);
 		g_error_free(error);
 		return errnum;
 	}
-	if (imap_session_select(*session_r, mb->raw_name, true, &result))
-		return 0;
+	selected = imap_session_selected(*session_r)->name;
+	was_selected = selected && strcmp(selected, mb->raw_name) == 0;
+	if (!imap_session_select(*session_r, mb->raw_name, true, &result))
+		goto failed;
+	/* A session keeps its own view of a selected mailbox until a
+	 * command lets the server tell it what changed (FETCH may not);
+	 * NOOP is that command. */
+	if (was_selected && sync && !imap_session_run(*session_r,
+				imap_command_new("NOOP"), NULL, &result))
+		goto failed;
+	return 0;
+failed:
 	log_warning("cannot %s %s: %s", doing, mb->raw_name, result.text);
 	imap_pool_release(pool, *session_r);
 	*session_r = NULL;
@@ -152,17 +164,11 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 	struct imap_result result;
 	int errnum;
 
-	errnum = store_mailbox_session(mb, "list", &session);
+	errnum = store_mailbox_session(mb, "list", true, &session);
 	if (errnum) {
 		msg_index_free(&listing.index);
 		return errnum;
 	}
-	/* Already selected: EXISTS may be old news.  NOOP brings it up to
-	 * date before we decide there is nothing to fetch. */
-	if (imap_session_selected(session)->exists == 0 &&
-			!imap_session_run(session, imap_command_new("NOOP"),
-				NULL, &result))
-		goto failed;
 	if (imap_session_selected(session)->uidvalidity == 0) {
 		log_warning("cannot list %s: server sent no UIDVALIDITY",
 				mb->raw_name);
