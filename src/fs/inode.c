@@ -200,6 +200,20 @@ struct fs_inode *fs_inodes_ref_message(struct fs_inodes *inodes,
 	return inode;
 }
 
+fuse_ino_t fs_inodes_find_dir(struct fs_inodes *inodes, const char *mailbox)
+{
+	g_autofree char *key = g_strconcat("d:", mailbox, NULL);
+	struct fs_inode *inode;
+	fuse_ino_t ino = 0;
+
+	g_mutex_lock(&inodes->lock);
+	inode = g_hash_table_lookup(inodes->by_key, key);
+	if (inode)
+		ino = inode->ino;
+	g_mutex_unlock(&inodes->lock);
+	return ino;
+}
+
 void fs_inodes_forget(struct fs_inodes *inodes, fuse_ino_t ino,
 		uint64_t nlookup)
 {

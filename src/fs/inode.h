@@ -51,6 +51,11 @@ struct fs_inode *fs_inodes_ref_message(struct fs_inodes *inodes,
 		struct store_mailbox *mailbox, uint32_t uidvalidity,
 		uint32_t uid, uint64_t size, int64_t mtime);
 
+/* The number of the directory of a mailbox, if the kernel knows it now;
+ * else 0. */
+fuse_ino_t fs_inodes_find_dir(struct fs_inodes *inodes,
+		const char *mailbox);
+
 void fs_inodes_forget(struct fs_inodes *inodes, fuse_ino_t ino,
 		uint64_t nlookup);
 

@@ -20,11 +20,40 @@
 #define MESSAGE_TIMEOUT_S 86400.0
 #define NEGATIVE_TIMEOUT_S 1.0
 
+/*
+ * Messages left a mailbox: the kernel keeps message names for a day, so it
+ * must be told, or it would go on showing them (and, after a UIDVALIDITY
+ * change, keep a name bound to the message that used to have that UID).
+ * Queued for the notifier thread: this may run inside a request.
+ */
+static void fs_messages_gone(void *ctx, const char *mailbox,
+		const uint32_t *uids, size_t count)
+{
+	struct imapfs_fs *fs = ctx;
+	fuse_ino_t dir;
+
+	if (!fs->notifier)
+		return;		/* not mounted yet: nothing cached */
+	dir = fs_inodes_find_dir(fs->inodes, mailbox);
+	if (!dir)
+		return;		/* the kernel holds nothing under it */
+	for (size_t i = 0; i < count; i++) {
+		char name[NAMES_MESSAGE_FILE_MAX];
+
+		names_format_message_file(uids[i], name);
+		fs_notify_inval_entry(fs->notifier, dir, name);
+	}
+}
+
 struct imapfs_fs *imapfs_fs_new(struct store_account *account)
 {
 	struct imapfs_fs *fs = g_new0(struct imapfs_fs, 1);
 	const struct store_account_config *cfg =
 		store_account_config(account);
+	const struct store_observer observer = {
+		.messages_gone = fs_messages_gone,
+		.ctx = fs,
+	};
 
 	fs->account = account;
 	fs->inodes = fs_inodes_new(store_account_root(account));
@@ -34,13 +63,19 @@ struct imapfs_fs *imapfs_fs_new(struct store_account *account)
 	fs->dir_timeout = cfg->refresh_s;
 	fs->message_timeout = MESSAGE_TIMEOUT_S;
 	fs->negative_timeout = NEGATIVE_TIMEOUT_S;
+	store_account_set_observer(account, &observer);
 	return fs;
 }
 
 void imapfs_fs_free(struct imapfs_fs **fs)
 {
+	const struct store_observer none = { 0 };
+
 	if (!*fs)
 		return;
+	/* The store outlives us (it still logs out), and must not call
+	 * back into what is freed here. */
+	store_account_set_observer((*fs)->account, &none);
 	fs_notifier_stop(&(*fs)->notifier);
 	fs_inodes_free(&(*fs)->inodes);
 	g_free(*fs);

@@ -743,6 +743,11 @@ bool imap_session_select(struct imap_session *session, const char *mailbox,
 	return true;
 }
 
+void imap_session_forget_selected(struct imap_session *session)
+{
+	g_clear_pointer(&session->selected.name, g_free);
+}
+
 bool imap_session_poll(struct imap_session *session)
 {
 	struct imap_result result;

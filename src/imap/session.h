@@ -191,6 +191,12 @@ bool imap_session_run(struct imap_session *session, struct imap_command *cmd,
 bool imap_session_select(struct imap_session *session, const char *mailbox,
 		bool read_only, struct imap_result *result);
 
+/* Forget which mailbox is selected, so that the next
+ * imap_session_select() opens it afresh: the way to learn its current
+ * UIDVALIDITY, or that it is gone, when another client may have deleted
+ * and created it again meanwhile. */
+void imap_session_forget_selected(struct imap_session *session);
+
 /* Read and handle whatever the server sent unasked while the session sat
  * idle, without waiting.  Returns false if the session turned out dead. */
 bool imap_session_poll(struct imap_session *session);

@@ -17,6 +17,7 @@ struct store_account {
 	struct body_cache *cache;
 	struct imap_pool *pool;
 	struct imap_session_events events;
+	struct store_observer observer;
 
 	GMutex tree_lock;
 	struct store_node *root;
@@ -134,6 +135,20 @@ void store_account_free(struct store_account **account)
 	body_cache_close(&a->cache);
 	g_free(a);
 	*account = NULL;
+}
+
+void store_account_set_observer(struct store_account *account,
+		const struct store_observer *observer)
+{
+	account->observer = *observer;
+}
+
+void store_account_messages_gone(struct store_account *account,
+		const char *mailbox, const uint32_t *uids, size_t count)
+{
+	if (count > 0 && account->observer.messages_gone)
+		account->observer.messages_gone(account->observer.ctx, mailbox,
+				uids, count);
 }
 
 const struct store_account_config *store_account_config(

@@ -57,6 +57,19 @@ struct store_node {
 	bool gone;
 };
 
+/*
+ * Whoever shows the store to users (the filesystem) hears here that names
+ * stopped meaning what they meant: messages left a mailbox (expunged, or
+ * its UIDVALIDITY changed, which takes every old UID with it).  Called
+ * from the thread that learned it, with no store lock held; it must not
+ * block on the server.
+ */
+struct store_observer {
+	void (*messages_gone)(void *ctx, const char *mailbox,
+			const uint32_t *uids, size_t count);
+	void *ctx;
+};
+
 struct store_account;
 
 /* Opens the cache; does not connect yet. */
@@ -66,6 +79,13 @@ void store_account_free(struct store_account **account);
 
 /* First connection and LIST.  On failure *error is one line for the user. */
 bool store_account_connect(struct store_account *account, GError **error);
+
+/* Set once, before the first connection. */
+void store_account_set_observer(struct store_account *account,
+		const struct store_observer *observer);
+/* Tell the observer (if any) that these UIDs of mailbox are gone. */
+void store_account_messages_gone(struct store_account *account,
+		const char *mailbox, const uint32_t *uids, size_t count);
 
 const struct store_account_config *store_account_config(
 		const struct store_account *account);

@@ -28,8 +28,8 @@ struct store_mailbox {
 };
 
 /* A session of the pool with the mailbox selected (EXAMINE), or an errno;
- * what went wrong is logged as "cannot DOING MAILBOX: why".  With sync, a
- * session that had it selected already catches up with the server first.
+ * what went wrong is logged as "cannot DOING MAILBOX: why".  With sync, it
+ * is opened afresh even if the session had it selected.
  * Give the session back with imap_pool_release(). */
 int store_mailbox_session(struct store_mailbox *mb, const char *doing,
 		bool sync, struct imap_session **session_r);

@@ -119,8 +119,6 @@ int store_mailbox_session(struct store_mailbox *mb, const char *doing,
 	struct imap_pool *pool = store_account_pool(mb->account);
 	struct imap_result result;
 	GError *error = NULL;
-	const char *selected;
-	bool was_selected;
 
 	*session_r = imap_pool_acquire(pool, mb->raw_name, &error);
 	if (!*session_r) {
@@ -132,15 +130,13 @@ int store_mailbox_session(struct store_mailbox *mb, const char *doing,
 		g_error_free(error);
 		return errnum;
 	}
-	selected = imap_session_selected(*session_r)->name;
-	was_selected = selected && strcmp(selected, mb->raw_name) == 0;
+	/* A session keeps its own view of a selected mailbox until the
+	 * server tells it what changed, which FETCH need not do, and a view
+	 * of a mailbox deleted and created again may never catch up: for a
+	 * listing, the mailbox is opened afresh. */
+	if (sync)
+		imap_session_forget_selected(*session_r);
 	if (!imap_session_select(*session_r, mb->raw_name, true, &result))
-		goto failed;
-	/* A session keeps its own view of a selected mailbox until a
-	 * command lets the server tell it what changed (FETCH may not);
-	 * NOOP is that command. */
-	if (was_selected && sync && !imap_session_run(*session_r,
-				imap_command_new("NOOP"), NULL, &result))
 		goto failed;
 	return 0;
 failed:
@@ -204,10 +200,37 @@ out:
 	return errnum;
 }
 
-static void mailbox_install(struct store_mailbox *mb,
+/* UIDs of old that are not in new (both sorted): the messages that left,
+ * or, across a UIDVALIDITY change, every old one. */
+static GArray *uids_gone(const struct msg_index *old, uint32_t old_uidvalidity,
+		const struct msg_index *new, uint32_t new_uidvalidity)
+{
+	GArray *gone = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	size_t j = 0, n = new ? msg_index_count(new) : 0;
+
+	if (!old)
+		return gone;
+	for (size_t i = 0; i < msg_index_count(old); i++) {
+		uint32_t uid = msg_index_at(old, i)->uid;
+
+		if (old_uidvalidity == new_uidvalidity) {
+			while (j < n && msg_index_at(new, j)->uid < uid)
+				j++;
+			if (j < n && msg_index_at(new, j)->uid == uid)
+				continue;
+		}
+		g_array_append_val(gone, uid);
+	}
+	return gone;
+}
+
+/* Returns the UIDs that are gone (g_array_unref it). */
+static GArray *mailbox_install(struct store_mailbox *mb,
 		struct msg_index *index, const struct imap_selected *sel)
 {
 	bool first = mb->index == NULL;
+	GArray *gone = uids_gone(mb->index, mb->uidvalidity, index,
+			sel->uidvalidity);
 
 	if (mb->uidvalidity != 0 && mb->uidvalidity != sel->uidvalidity)
 		log_info("%s: UIDVALIDITY changed from %u to %u; its cache "
@@ -222,12 +245,14 @@ static void mailbox_install(struct store_mailbox *mb,
 	mb->uidnext = sel->uidnext;
 	mb->highestmodseq = sel->highestmodseq;
 	mb->listed_at = g_get_monotonic_time();
+	return gone;
 }
 
 int store_mailbox_ensure_listed(struct store_mailbox *mb, int max_age_s)
 {
 	struct msg_index *index = NULL;
 	struct imap_selected sel = { 0 };
+	GArray *gone = NULL;
 	int errnum;
 
 	g_mutex_lock(&mb->lock);
@@ -260,12 +285,25 @@ int store_mailbox_ensure_listed(struct store_mailbox *mb, int max_age_s)
 	mb->listing = false;
 	mb->list_generation++;
 	mb->list_errnum = errnum;
-	if (errnum == 0)
-		mailbox_install(mb, index, &sel);
-	else if (mb->index)
+	if (errnum == 0) {
+		gone = mailbox_install(mb, index, &sel);
+	} else if (errnum == ENOENT) {
+		/* The server says the mailbox is no more: so are its
+		 * messages. */
+		gone = uids_gone(mb->index, mb->uidvalidity, NULL, 0);
+		msg_index_free(&mb->index);
+		mb->uidvalidity = 0;
+		mb->listed_at = 0;
+	} else if (mb->index) {
 		errnum = 0;	/* stale beats nothing while the server is away */
+	}
 	g_cond_broadcast(&mb->changed);
 	g_mutex_unlock(&mb->lock);
+	if (gone) {
+		store_account_messages_gone(mb->account, mb->raw_name,
+				(const uint32_t *)(void *)gone->data, gone->len);
+		g_array_unref(gone);
+	}
 	return errnum;
 }
 
@@ -363,10 +401,14 @@ void store_mailbox_apply_flags(struct store_mailbox *mb, uint32_t uidvalidity,
 void store_mailbox_apply_expunge(struct store_mailbox *mb,
 		uint32_t uidvalidity, uint32_t uid)
 {
+	bool removed = false;
+
 	g_mutex_lock(&mb->lock);
 	if (mb->index && mb->uidvalidity == uidvalidity)
-		msg_index_remove(mb->index, uid);
+		removed = msg_index_remove(mb->index, uid);
 	g_mutex_unlock(&mb->lock);
+	if (removed)
+		store_account_messages_gone(mb->account, mb->raw_name, &uid, 1);
 }
 
 void store_mailbox_apply_exists(struct store_mailbox *mb,
