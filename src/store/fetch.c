@@ -175,6 +175,16 @@ static int fetch_from_server(struct store_mailbox *mb, uint32_t uidvalidity,
 	if (errnum)
 		return errnum;
 	if (imap_session_selected(session)->uidvalidity != uidvalidity) {
+		/* This session's view may be the older one (the mailbox was
+		 * created again since it was selected): look afresh. */
+		imap_session_forget_selected(session);
+		if (!imap_session_select(session, mb->raw_name, true,
+					&result)) {
+			errnum = imap_result_errno(&result);
+			goto out;
+		}
+	}
+	if (imap_session_selected(session)->uidvalidity != uidvalidity) {
 		/* The UIDs we know name other messages now. */
 		errnum = ESTALE;
 		goto out;
