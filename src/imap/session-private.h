@@ -60,4 +60,8 @@ void session_set_result(struct imap_result *result,
 void session_parse_capabilities(struct imap_session *session,
 		const struct imap_arg *args);
 
+/* State carried by a response code, tagged or untagged. */
+void session_handle_code(struct imap_session *session,
+		const struct imap_response *response);
+
 #endif

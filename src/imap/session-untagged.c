@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the server says unasked, and what response codes carry: the one
+ * place where capabilities, ENABLE results and the selected mailbox's state
+ * (EXISTS, EXPUNGE, FETCH FLAGS, UIDVALIDITY, ...) are applied, whatever
+ * command they arrive with.
+ */
+#include "imap/session-private.h"
+
+#include <string.h>
+
+#include "log.h"
+
+static const struct {
+	const char *name;
+	uint32_t bit;
+} capability_names[] = {
+	{ "IMAP4REV1", IMAP_CAP_IMAP4REV1 },
+	{ "STARTTLS", IMAP_CAP_STARTTLS },
+	{ "LOGINDISABLED", IMAP_CAP_LOGINDISABLED },
+	{ "AUTH=PLAIN", IMAP_CAP_AUTH_PLAIN },
+	{ "SASL-IR", IMAP_CAP_SASL_IR },
+	{ "LITERAL+", IMAP_CAP_LITERAL_PLUS },
+	{ "LITERAL-", IMAP_CAP_LITERAL_MINUS },
+	{ "ENABLE", IMAP_CAP_ENABLE },
+	{ "CONDSTORE", IMAP_CAP_CONDSTORE },
+	{ "QRESYNC", IMAP_CAP_QRESYNC },
+	{ "UIDPLUS", IMAP_CAP_UIDPLUS },
+	{ "MOVE", IMAP_CAP_MOVE },
+	{ "IDLE", IMAP_CAP_IDLE },
+	{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
+	{ "LIST-EXTENDED", IMAP_CAP_LIST_EXTENDED },
+	{ "UTF8=ACCEPT", IMAP_CAP_UTF8_ACCEPT },
+	{ "NAMESPACE", IMAP_CAP_NAMESPACE },
+	{ "OBJECTID", IMAP_CAP_OBJECTID },
+	{ "LIST-STATUS", IMAP_CAP_LIST_STATUS },
+	{ "ID", IMAP_CAP_ID },
+	{ "ESEARCH", IMAP_CAP_ESEARCH },
+};
+
+void session_parse_capabilities(struct imap_session *session,
+		const struct imap_arg *args)
+{
+	uint32_t caps = 0;
+
+	for (const struct imap_arg *arg = args; arg->type != IMAP_ARG_EOL;
+			arg++) {
+		for (size_t i = 0; i < G_N_ELEMENTS(capability_names); i++) {
+			if (imap_arg_atom_equals(arg, capability_names[i].name))
+				caps |= capability_names[i].bit;
+		}
+	}
+	session->capabilities = caps;
+	session->capabilities_known = true;
+}
+
+static void session_parse_enabled(struct imap_session *session,
+		const struct imap_arg *args)
+{
+	for (const struct imap_arg *arg = args; arg->type != IMAP_ARG_EOL;
+			arg++) {
+		if (imap_arg_atom_equals(arg, "CONDSTORE"))
+			session->enabled |= IMAP_ENABLED_CONDSTORE;
+		else if (imap_arg_atom_equals(arg, "UTF8=ACCEPT"))
+			session->enabled |= IMAP_ENABLED_UTF8_ACCEPT;
+	}
+}
+
+/* Response codes carry state wherever they appear (untagged OK, tagged
+ * OK of SELECT or LOGIN). */
+void session_handle_code(struct imap_session *session,
+		const struct imap_response *r)
+{
+	const struct imap_arg *args = r->code_args;
+
+	if (!r->code)
+		return;
+	if (strcmp(r->code, "CAPABILITY") == 0) {
+		session_parse_capabilities(session, args);
+	} else if (strcmp(r->code, "UIDVALIDITY") == 0) {
+		imap_arg_get_uint32(&args[0], &session->selected.uidvalidity);
+	} else if (strcmp(r->code, "UIDNEXT") == 0) {
+		imap_arg_get_uint32(&args[0], &session->selected.uidnext);
+	} else if (strcmp(r->code, "HIGHESTMODSEQ") == 0) {
+		imap_arg_get_uint64(&args[0],
+				&session->selected.highestmodseq);
+	} else if (strcmp(r->code, "NOMODSEQ") == 0) {
+		session->selected.highestmodseq = 0;
+	} else if (strcmp(r->code, "READ-ONLY") == 0) {
+		session->selected.read_only = true;
+	} else if (strcmp(r->code, "READ-WRITE") == 0) {
+		session->selected.read_only = false;
+	} else if (strcmp(r->code, "ALERT") == 0) {
+		log_warning("server alert: %s", r->text);
+	}
+}
+
+static uint32_t fetch_uid(const struct imap_arg *items)
+{
+	uint32_t uid = 0;
+
+	for (const struct imap_arg *a = items; a->type != IMAP_ARG_EOL &&
+			a[1].type != IMAP_ARG_EOL; a += 2) {
+		if (imap_arg_atom_equals(a, "UID") &&
+				imap_arg_get_uint32(&a[1], &uid))
+			return uid;
+	}
+	return 0;
+}
+
+static void session_report_fetch(struct imap_session *session,
+		const struct imap_response *r, const struct imap_arg *items,
+		uint32_t uid)
+{
+	const struct imap_arg *flags = NULL;
+	uint64_t modseq = 0;
+
+	for (const struct imap_arg *a = items; a->type != IMAP_ARG_EOL &&
+			a[1].type != IMAP_ARG_EOL; a += 2) {
+		const struct imap_arg *inner;
+		size_t n;
+
+		if (imap_arg_atom_equals(a, "FLAGS") &&
+				a[1].type == IMAP_ARG_LIST)
+			flags = &a[1];
+		else if (imap_arg_atom_equals(a, "MODSEQ") &&
+				imap_arg_get_list(&a[1], &inner, &n) && n == 1)
+			imap_arg_get_uint64(&inner[0], &modseq);
+	}
+	if (uid == 0)
+		uid = msgmap_uid(session->msgmap, r->number);
+	if (flags && uid != 0 && session->selected.name &&
+			session->events.flags)
+		session->events.flags(session->events.ctx,
+				session->selected.name,
+				session->selected.uidvalidity, uid,
+				flags->u.list.items, modseq);
+}
+
+void session_handle_untagged(struct imap_session *session,
+		const struct imap_response *r)
+{
+	const struct imap_selected *sel = &session->selected;
+	bool claimed = false;
+
+	if (r->status != IMAP_STATUS_NONE) {
+		session_handle_code(session, r);
+		if (r->status == IMAP_STATUS_BYE) {
+			session->bye = true;
+			g_strlcpy(session->bye_text, r->text,
+					sizeof(session->bye_text));
+		}
+		return;
+	}
+	if (strcmp(r->name, "CAPABILITY") == 0) {
+		session_parse_capabilities(session, r->args);
+		return;
+	}
+	if (strcmp(r->name, "ENABLED") == 0) {
+		session_parse_enabled(session, r->args);
+		return;
+	}
+	if (r->has_number && strcmp(r->name, "EXISTS") == 0) {
+		session->selected.exists = r->number;
+		msgmap_set_count(session->msgmap, r->number);
+		if (sel->name && session->events.exists)
+			session->events.exists(session->events.ctx, sel->name,
+					sel->uidvalidity, r->number);
+		return;
+	}
+	if (r->has_number && strcmp(r->name, "EXPUNGE") == 0) {
+		uint32_t uid = msgmap_expunge(session->msgmap, r->number);
+
+		if (session->selected.exists > 0)
+			session->selected.exists--;
+		if (uid != 0 && sel->name && session->events.expunged)
+			session->events.expunged(session->events.ctx,
+					sel->name, sel->uidvalidity, uid);
+		return;
+	}
+
+	if (session->handlers && session->handlers->untagged)
+		claimed = session->handlers->untagged(session->handlers->ctx,
+				r);
+
+	if (r->has_number && strcmp(r->name, "FETCH") == 0) {
+		const struct imap_arg *items;
+		size_t count;
+		uint32_t uid;
+
+		if (!imap_arg_get_list(&r->args[0], &items, &count))
+			return;
+		uid = fetch_uid(items);
+		if (uid != 0)
+			msgmap_learn(session->msgmap, r->number, uid);
+		if (!claimed)
+			session_report_fetch(session, r, items, uid);
+	}
+}
