@@ -320,37 +320,32 @@ def _drop_server(d):
         shutil.rmtree(d.workdir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def dovecot():
-    """The shared server with the tricky corpus (STARTTLS and imaps)."""
+def _tricky_server(**kw):
+    """A session-long server with the tricky corpus."""
     if _not_root():
         pytest.skip(_not_root())
-    d = _new_server(ssl=True)
+    d = _new_server(**kw)
     d.corpus = corpus.fill_tricky(d)
     yield d
     _drop_server(d)
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """The shared server with the tricky corpus (STARTTLS and imaps)."""
+    yield from _tricky_server(ssl=True)
 
 
 @pytest.fixture(scope="session")
 def plain_dovecot():
     """A server without TLS, with the tricky corpus."""
-    if _not_root():
-        pytest.skip(_not_root())
-    d = _new_server(ssl=False)
-    d.corpus = corpus.fill_tricky(d)
-    yield d
-    _drop_server(d)
+    yield from _tricky_server(ssl=False)
 
 
 @pytest.fixture(scope="session")
 def courier_dovecot():
     """Separator "." and prefix "INBOX.", with the tricky corpus."""
-    if _not_root():
-        pytest.skip(_not_root())
-    d = _new_server(ssl=True, separator=".", prefix="INBOX.")
-    d.corpus = corpus.fill_tricky(d)
-    yield d
-    _drop_server(d)
+    yield from _tricky_server(ssl=True, separator=".", prefix="INBOX.")
 
 
 @pytest.fixture
