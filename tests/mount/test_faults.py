@@ -626,3 +626,27 @@ def test_login_with_password_that_needs_a_literal(fake, tmp_path,
         assert "s\u00e9c" not in m.log() and "\"q\"" not in m.log()
     finally:
         m.stop()
+
+
+# ---------------------------------------------------------------------------
+# UTF8=ACCEPT: mailbox names are UTF-8 on the wire, not modified UTF-7
+
+
+def test_utf8_accept_names(fake, imapfs):
+    from fakeimap import DEFAULT_CAPABILITIES
+    boxes = mailboxes()
+    boxes["Entw\u00fcrfe"] = Mailbox([Message(5, BODY7)], uidvalidity=9)
+    boxes["\u65e5\u672c\u8a9e"] = Mailbox([], uidvalidity=10)
+    boxes["\u65e5\u672c\u8a9e/a&b"] = Mailbox([Message(2, BODY3)],
+                                             uidvalidity=11)
+    srv = fake(boxes, capabilities=DEFAULT_CAPABILITIES + ("UTF8=ACCEPT",),
+               enable=("UTF8=ACCEPT",))
+    m = imapfs(srv)
+    mnt = pathlib.Path(m.mountpoint)
+    assert {"Entw\u00fcrfe", "\u65e5\u672c\u8a9e"} <= set(os.listdir(mnt))
+    assert read(mnt / "Entw\u00fcrfe" / "5.eml") == BODY7
+    # "&" is an ordinary character in UTF-8 names: no "&-" anywhere.
+    assert read(mnt / "\u65e5\u672c\u8a9e" / "a&b" / "2.eml") == BODY3
+    assert os.getxattr(mnt / "Entw\u00fcrfe", "user.imap.name") == \
+        "Entw\u00fcrfe".encode()
+    assert any("ENABLE" in c and "UTF8=ACCEPT" in c for c in srv.commands)
