@@ -108,32 +108,30 @@ def test_recent_is_never_listed(mounted, all_messages):
         assert getx(f, "user.imap.keyword.\\Recent") is None
 
 
+def _present_iff_set(all_messages, flag, name):
+    """name exists on exactly the messages that carry flag, and the corpus
+    has both kinds."""
+    present = absent = 0
+    for f, info in all_messages:
+        if flag in info.flags:
+            assert getx(f, name) is not None, f
+            present += 1
+        else:
+            _enodata(f, name)
+            absent += 1
+    assert present and absent
+
+
 @pytest.mark.parametrize("attr,flag", BOOLEAN_FLAGS,
                          ids=[a for a, _ in BOOLEAN_FLAGS])
 def test_boolean_flag_attr_present_iff_set(mounted, all_messages, attr,
                                            flag):
-    present = absent = 0
-    for f, info in all_messages:
-        if flag in info.flags:
-            assert getx(f, f"user.imap.{attr}") is not None, f
-            present += 1
-        else:
-            _enodata(f, f"user.imap.{attr}")
-            absent += 1
-    assert present and absent
+    _present_iff_set(all_messages, flag, f"user.imap.{attr}")
 
 
 @pytest.mark.parametrize("keyword", KEYWORDS)
 def test_keyword_attr_present_iff_set(mounted, all_messages, keyword):
-    present = absent = 0
-    for f, info in all_messages:
-        if keyword in info.flags:
-            assert getx(f, f"user.imap.keyword.{keyword}") is not None, f
-            present += 1
-        else:
-            _enodata(f, f"user.imap.keyword.{keyword}")
-            absent += 1
-    assert present and absent
+    _present_iff_set(all_messages, keyword, f"user.imap.keyword.{keyword}")
 
 
 def test_unknown_keyword_is_enodata(mounted, dovecot):
