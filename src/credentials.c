@@ -11,16 +11,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "credentials.h"
+#include "spawn.h"
 
 #define SECRET_MAX		4096		/* longest line we keep */
 #define PASSCMD_OUTPUT_MAX	(64 * 1024)	/* beyond: kill it */
@@ -158,99 +159,177 @@ out:
 
 /* ---- passcmd ------------------------------------------------------------ */
 
-static int fd_above_stdio(int fd)
-{
-	int moved;
+/* How often we look whether the command has exited while its output is
+ * quiet (there is no portable way to poll() for that). */
+#define PASSCMD_CHECK_MS	20
 
-	if (fd < 0 || fd > STDERR_FILENO)
-		return fd;
-	moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-	close(fd);
-	return moved;
+struct passcmd_run {
+	pid_t pid;
+	int fd;			/* our end of its stdout, non-blocking */
+	gint64 deadline;	/* monotonic, µs */
+	char *buf;		/* SECRET_MAX bytes */
+	size_t len;		/* kept in buf */
+	size_t total;		/* printed in all */
+	bool eof;
+	bool exited;		/* reaped; status holds how it ended */
+	int status;
+	int read_errno;
+};
+
+static int ms_until(gint64 deadline)
+{
+	gint64 left = deadline - g_get_monotonic_time();
+
+	if (left <= 0)
+		return 0;
+	return (int)MIN((left + 999) / 1000, (gint64)INT_MAX);
+}
+
+/* Reap the command if it has exited; true once it has. */
+static bool passcmd_check_exit(struct passcmd_run *run)
+{
+	pid_t r;
+
+	if (run->exited)
+		return true;
+	do
+		r = waitpid(run->pid, &run->status, WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r == run->pid || (r < 0 && errno == ECHILD)) {
+		/* ECHILD: SIGCHLD ignored, so the exit status is lost. */
+		if (r < 0)
+			run->status = 0;
+		run->exited = true;
+	}
+	return run->exited;
+}
+
+/* Read what is there now, up to end of file, an error, or more than
+ * PASSCMD_OUTPUT_MAX in all. */
+static void passcmd_read_some(struct passcmd_run *run)
+{
+	char scratch[4096];
+	ssize_t n;
+
+	for (;;) {
+		if (run->len < SECRET_MAX)
+			n = read(run->fd, run->buf + run->len,
+				 SECRET_MAX - run->len);
+		else
+			n = read(run->fd, scratch, sizeof(scratch));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0) {
+			run->read_errno = errno;
+			break;
+		}
+		if (n == 0) {
+			run->eof = true;
+			break;
+		}
+		if (run->len < SECRET_MAX)
+			run->len += (size_t)n;
+		run->total += (size_t)n;
+		if (run->total > PASSCMD_OUTPUT_MAX)
+			break;
+	}
+	explicit_bzero(scratch, sizeof(scratch));
 }
 
 /*
- * Only async-signal-safe calls between fork() and exec.  The command stays
- * in our process group and session: pass(1) and gpg's pinentry may need
- * the terminal, and a ^C there should reach them too.
+ * Collect the output until the command has exited and its output has
+ * ended, or until the deadline.  Once the command itself has exited,
+ * whatever it wrote is in the pipe: what is not readable at once would
+ * come from a background process it left behind holding the pipe, which
+ * we do not wait for.  Returns false at the deadline.
  */
-static G_GNUC_NORETURN void passcmd_child(int null_fd, int out_fd,
-		char **argv, int max_fd)
+static bool passcmd_collect(struct passcmd_run *run)
 {
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	sigset_t none;
-	int i;
+	struct pollfd pfd = { .fd = run->fd, .events = POLLIN };
+	int n, wait_ms;
 
-	if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0)
-		_exit(127);
-	if (close_range(STDERR_FILENO + 1, ~0U, 0) < 0)
-		for (i = STDERR_FILENO + 1; i < max_fd; i++)
-			close(i);
-	(void)sigaction(SIGPIPE, &dfl, NULL);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	execve("/bin/sh", argv, environ);
-	_exit(127);
-}
-
-/* Reads the command's output until EOF, keeping the first SECRET_MAX
- * bytes.  Returns false if it printed more than PASSCMD_OUTPUT_MAX. */
-static bool read_passcmd_output(int fd, char *buf, size_t *len_r,
-		int *errno_r)
-{
-	char scratch[4096];
-	size_t total = 0;
-	size_t len = 0;
-	ssize_t n;
-	bool ok = true;
-
-	*errno_r = 0;
 	for (;;) {
-		if (len < SECRET_MAX)
-			n = read_retry(fd, buf + len, SECRET_MAX - len);
-		else
-			n = read_retry(fd, scratch, sizeof(scratch));
-		if (n < 0) {
-			*errno_r = errno;
-			break;
+		bool exited = passcmd_check_exit(run);
+
+		if (!run->eof) {
+			/* After the exit: only what is readable now. */
+			wait_ms = exited ? 0 : MIN(ms_until(run->deadline),
+						   PASSCMD_CHECK_MS);
+			n = poll(&pfd, 1, wait_ms);
+			if (n < 0 && errno != EINTR) {
+				run->read_errno = errno;
+				return true;
+			}
+			if (n > 0) {
+				passcmd_read_some(run);
+				if (run->read_errno ||
+				    run->total > PASSCMD_OUTPUT_MAX)
+					return true;
+			} else if (n == 0 && exited) {
+				return true;
+			}
+		} else if (exited) {
+			return true;
+		} else {
+			/* Output closed, the command still running. */
+			(void)poll(NULL, 0, MIN(ms_until(run->deadline),
+						 PASSCMD_CHECK_MS));
 		}
-		if (n == 0)
-			break;
-		if (len < SECRET_MAX)
-			len += (size_t)n;
-		total += (size_t)n;
-		if (total > PASSCMD_OUTPUT_MAX) {
-			ok = false;
-			break;
-		}
+		if (!run->exited && g_get_monotonic_time() >= run->deadline)
+			return passcmd_check_exit(run);
 	}
-	explicit_bzero(scratch, sizeof(scratch));
-	*len_r = len;
-	return ok;
 }
 
-char *credentials_run_passcmd(const char *command, GError **error)
+static void passcmd_kill(struct passcmd_run *run)
 {
-	static char arg0[] = "sh";
-	static char arg1[] = "-c";
-	char *argv[4] = { arg0, arg1, NULL, NULL };
+	/* Not reaped yet, so the pid is still the command's. */
+	if (run->exited)
+		return;
+	(void)kill(run->pid, SIGKILL);
+	while (waitpid(run->pid, &run->status, 0) < 0 && errno == EINTR)
+		;
+	run->exited = true;
+}
+
+static void set_timeout_error(GError **error, int timeout_ms)
+{
+	if (timeout_ms % 1000 == 0)
+		g_set_error(error, CREDENTIALS_ERROR, CREDENTIALS_ERROR_COMMAND,
+			    "password command did not finish within %d s; "
+			    "killed it", timeout_ms / 1000);
+	else
+		g_set_error(error, CREDENTIALS_ERROR, CREDENTIALS_ERROR_COMMAND,
+			    "password command did not finish within %d ms; "
+			    "killed it", timeout_ms);
+}
+
+char *credentials_run_passcmd(const char *command, const char *workdir,
+		int timeout_ms, GError **error)
+{
+	struct spawn_params params = {
+		.command = command,
+		.workdir = workdir,
+		/* Our process group and session: pass(1) and gpg's pinentry
+		 * may need the terminal, and a ^C there should reach them
+		 * too. */
+		.own_group = false,
+	};
 	char buf[SECRET_MAX];
+	struct passcmd_run run = { .buf = buf, .fd = -1 };
 	char *secret = NULL;
 	bool empty = false, has_nul = false;
-	bool within_limit;
+	bool in_time;
+	GError *local = NULL;
 	int null_fd, pipefd[2];
-	struct rlimit rl;
-	int max_fd = 1024;
-	size_t len = 0;
-	int read_errno;
-	int fork_errno;
-	int status;
-	pid_t pid;
 
 	g_return_val_if_fail(command != NULL, NULL);
+	g_return_val_if_fail(timeout_ms > 0, NULL);
 	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
-	null_fd = fd_above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC));
+	null_fd = spawn_fd_above_stdio(open("/dev/null",
+					    O_RDONLY | O_CLOEXEC));
 	if (null_fd < 0) {
 		g_set_error(error, CREDENTIALS_ERROR, CREDENTIALS_ERROR_COMMAND,
 			    "cannot open /dev/null: %s", g_strerror(errno));
@@ -262,75 +341,72 @@ char *credentials_run_passcmd(const char *command, GError **error)
 		close(null_fd);
 		return NULL;
 	}
-	pipefd[0] = fd_above_stdio(pipefd[0]);
-	pipefd[1] = fd_above_stdio(pipefd[1]);
-	if (pipefd[0] < 0 || pipefd[1] < 0) {
+	pipefd[0] = spawn_fd_above_stdio(pipefd[0]);
+	pipefd[1] = spawn_fd_above_stdio(pipefd[1]);
+	if (pipefd[0] < 0 || pipefd[1] < 0 ||
+	    fcntl(pipefd[0], F_SETFL, O_NONBLOCK) < 0) {
 		g_set_error(error, CREDENTIALS_ERROR, CREDENTIALS_ERROR_COMMAND,
 			    "cannot set up a pipe: %s", g_strerror(errno));
-		pid = -1;
+		run.pid = -1;
 		goto close_fds;
 	}
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		max_fd = (int)MIN(rl.rlim_cur, (rlim_t)INT_MAX);
-	argv[2] = g_strdup(command);
-	pid = fork();
-	if (pid == 0)
-		passcmd_child(null_fd, pipefd[1], argv, max_fd);
-	fork_errno = errno;
-	g_free(argv[2]);
-	if (pid < 0)
+	params.stdin_fd = null_fd;
+	params.stdout_fd = pipefd[1];
+	run.deadline = g_get_monotonic_time() +
+		       (gint64)timeout_ms * 1000;
+	run.pid = spawn_shell(&params, &local);
+	if (run.pid < 0) {
 		g_set_error(error, CREDENTIALS_ERROR, CREDENTIALS_ERROR_COMMAND,
 			    "cannot start the password command: %s",
-			    g_strerror(fork_errno));
+			    local->message);
+		g_error_free(local);
+	}
 
 close_fds:
 	close(null_fd);
 	if (pipefd[1] >= 0)
 		close(pipefd[1]);
-	if (pid < 0) {
+	if (run.pid < 0) {
 		if (pipefd[0] >= 0)
 			close(pipefd[0]);
 		return NULL;
 	}
 
-	within_limit = read_passcmd_output(pipefd[0], buf, &len, &read_errno);
-	if (!within_limit)
-		(void)kill(pid, SIGKILL);
-	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			/* SIGCHLD ignored: the exit status is lost. */
-			status = 0;
-			break;
-		}
-	}
+	run.fd = pipefd[0];
+	in_time = passcmd_collect(&run);
+	close(run.fd);
+	/* Still running only when we gave up on it. */
+	passcmd_kill(&run);
 
-	if (!within_limit) {
+	if (!in_time) {
+		set_timeout_error(error, timeout_ms);
+	} else if (run.total > PASSCMD_OUTPUT_MAX) {
 		g_set_error(error, CREDENTIALS_ERROR, CREDENTIALS_ERROR_COMMAND,
 			    "password command printed more than %d KiB",
 			    PASSCMD_OUTPUT_MAX / 1024);
-	} else if (read_errno != 0) {
+	} else if (run.read_errno != 0) {
 		g_set_error(error, CREDENTIALS_ERROR, CREDENTIALS_ERROR_COMMAND,
 			    "cannot read the password command's output: %s",
-			    g_strerror(read_errno));
-	} else if (WIFSIGNALED(status)) {
+			    g_strerror(run.read_errno));
+	} else if (WIFSIGNALED(run.status)) {
 		g_set_error(error, CREDENTIALS_ERROR, CREDENTIALS_ERROR_COMMAND,
 			    "password command killed by signal %d (%s)",
-			    WTERMSIG(status), g_strsignal(WTERMSIG(status)));
-	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+			    WTERMSIG(run.status),
+			    g_strsignal(WTERMSIG(run.status)));
+	} else if (WIFEXITED(run.status) && WEXITSTATUS(run.status) != 0) {
 		g_set_error(error, CREDENTIALS_ERROR, CREDENTIALS_ERROR_COMMAND,
 			    "password command failed (exit status %d)",
-			    WEXITSTATUS(status));
-	} else if (len == 0) {
+			    WEXITSTATUS(run.status));
+	} else if (run.len == 0) {
 		g_set_error(error, CREDENTIALS_ERROR, CREDENTIALS_ERROR_COMMAND,
 			    "password command printed nothing");
-	} else if (len == SECRET_MAX && !memchr(buf, '\n', len)) {
+	} else if (run.len == SECRET_MAX && !memchr(buf, '\n', run.len)) {
 		g_set_error(error, CREDENTIALS_ERROR, CREDENTIALS_ERROR_COMMAND,
 			    "password command printed a line longer than %d bytes",
 			    SECRET_MAX);
 	} else {
-		secret = first_line(buf, len, &empty, &has_nul);
+		secret = first_line(buf, run.len, &empty, &has_nul);
 		if (empty)
 			g_set_error(error, CREDENTIALS_ERROR,
 				    CREDENTIALS_ERROR_EMPTY,

@@ -25,9 +25,21 @@ enum credentials_error {
  * accessible to group or others (mode & 077), as ssh does for keys. */
 char *credentials_read_passfile(const char *path, GError **error);
 
-/* Run "/bin/sh -c command", take the first line of its standard output.
- * Fails if the command exits non-zero or prints no line. */
-char *credentials_run_passcmd(const char *command, GError **error);
+/* How long a password command may take: it may run pinentry and wait for
+ * the user to type. */
+#define CREDENTIALS_PASSCMD_TIMEOUT_MS	(120 * 1000)
+
+/*
+ * Run "/bin/sh -c command" in workdir (NULL: ours), with /dev/null as its
+ * stdin, in our process group (so pinentry can still use the terminal),
+ * and take the first line of its standard output.  Fails if the command
+ * exits non-zero or prints no line, prints more than 64 KiB, or has not
+ * finished within timeout_ms (it is then killed).  Once the command has
+ * exited, only what it wrote counts: a background process it left holding
+ * its output is not waited for.
+ */
+char *credentials_run_passcmd(const char *command, const char *workdir,
+		int timeout_ms, GError **error);
 
 /* Ask on the controlling terminal (/dev/tty) with echo off. */
 char *credentials_prompt(const char *prompt, GError **error);

@@ -3,7 +3,8 @@
  * Logging: levels as syslog has them, debug output per area, and the IMAP
  * trace.  Messages go to stderr in the foreground and to syslog once the
  * daemon has detached.  Callers never pass secrets: redaction happens where
- * the secret is known (the session), not here.
+ * the secret is known (the session), not here.  Every message is escaped
+ * on its way out (log_escape()), because much of it is the server's text.
  */
 #ifndef IMAPFS_LOG_H
 #define IMAPFS_LOG_H
@@ -37,9 +38,19 @@ void log_debug_area(unsigned area, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 bool log_debug_enabled(unsigned area);
 
 /* One line of the IMAP dialogue: direction 'C' (sent) or 'S' (received),
- * connection number, the text (already redacted by the caller). */
+ * connection number, the text (already redacted by the caller, and raw:
+ * it is escaped like any message). */
 void log_trace_line(char direction, unsigned connection, const char *text,
 		size_t len);
+
+/*
+ * Append text[0..len) to out made safe for a terminal and for syslog:
+ * C0 controls (CR, LF, TAB, ESC, BEL, NUL ...), DEL, C1 controls (U+0080 to
+ * U+009F, which UTF-8 terminals obey) and bytes that are not valid UTF-8
+ * become \xNN, one per byte, and a backslash becomes \\ so that the
+ * escape cannot be forged.  Valid UTF-8 passes unchanged.
+ */
+void log_escape(GString *out, const char *text, size_t len);
 
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)

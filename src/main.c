@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +29,7 @@
  * (only in memory) for the connections opened later. */
 struct password_source {
 	const struct imapfs_options *opts;
+	const char *workdir;	/* where passcmd runs */
 	GMutex lock;
 	char *secret;
 };
@@ -43,7 +46,8 @@ static const char *password_get(void *ctx, GError **error)
 					src->opts->passfile, error);
 		else if (src->opts->passcmd)
 			src->secret = credentials_run_passcmd(
-					src->opts->passcmd, error);
+					src->opts->passcmd, src->workdir,
+					CREDENTIALS_PASSCMD_TIMEOUT_MS, error);
 		else
 			src->secret = credentials_prompt("IMAP password: ",
 					error);
@@ -55,12 +59,20 @@ static const char *password_get(void *ctx, GError **error)
 
 static void fail(const char *what, GError *error)
 {
-	/* One line, saying what failed: that is the contract. */
+	g_autoptr(GString) line = g_string_new(NULL);
+	g_autofree char *text = NULL;
+
+	/* One line, saying what failed: that is the contract.  The message
+	 * may quote the server (a BYE greeting, a login refusal), so it is
+	 * escaped like everything logged: a server must not be able to
+	 * drive the user's terminal. */
 	if (error)
-		fprintf(stderr, "imapfs: %s%s%s\n", what ? what : "",
+		text = g_strdup_printf("%s%s%s", what ? what : "",
 				what ? ": " : "", error->message);
 	else
-		fprintf(stderr, "imapfs: %s\n", what);
+		text = g_strdup(what);
+	log_escape(line, text, strlen(text));
+	fprintf(stderr, "imapfs: %s\n", line->str);
 	g_clear_error(&error);
 }
 
@@ -117,8 +129,16 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	g_autofree char *fsname = NULL;
 	GError *error = NULL;
+	const struct rlimit no_core = { 0, 0 };
 	int rc = 1;
 
+	/* The password stays in this process's memory for the life of the
+	 * mount (every new connection logs in with it), so the process must
+	 * never be dumped: no core file, and no ptrace attach or
+	 * /proc/PID/mem for other processes of the same user.  First thing,
+	 * before anything can ask for a password. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &no_core);
 	signal(SIGPIPE, SIG_IGN);
 	if (!options_parse_args(&args, &opts, &error)) {
 		fail(NULL, error);
@@ -158,6 +178,7 @@ int main(int argc, char *argv[])
 
 	g_mutex_init(&password.lock);
 	password.opts = &opts;
+	password.workdir = cfg.session.workdir;
 	cfg.session.password = password_get;
 	cfg.session.password_ctx = &password;
 
@@ -190,6 +211,12 @@ int main(int argc, char *argv[])
 		goto out_session;
 	if (fuse_session_mount(se, fopts.mountpoint) != 0)
 		goto out_signals;
+	/* fuse_daemonize() forks and the process that opened our
+	 * connections exits: a tunnel it started would be nobody's child
+	 * of ours, neither reaped nor safely signalled.  The daemon opens
+	 * its own when it needs them. */
+	if (!fopts.foreground)
+		store_account_disconnect(account);
 	fuse_daemonize(fopts.foreground);
 	if (!fopts.foreground)
 		log_use_syslog();

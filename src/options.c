@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 G_DEFINE_QUARK(imapfs-options-error-quark, options_error)
 
@@ -379,7 +381,47 @@ static bool check_unsupported(const struct imapfs_options *opts,
 	return true;
 }
 
-bool options_resolve(const struct imapfs_options *opts,
+/*
+ * A relative path made absolute against workdir, the directory imapfs was
+ * started in: the daemon changes to / when it detaches (fuse_daemonize()),
+ * and reconnections read the CA file, the cache is written and the
+ * password file may be read long after.
+ */
+static bool make_absolute(const char *workdir, int cwd_errno,
+		const char *key, char **path, GError **error)
+{
+	char *absolute;
+
+	if (!*path || !**path || g_path_is_absolute(*path))
+		return true;
+	if (!workdir) {
+		g_set_error(error, OPTIONS_ERROR, 0,
+				"%s=%s is relative, but the current directory "
+				"is unknown: %s", key, *path,
+				g_strerror(cwd_errno));
+		return false;
+	}
+	absolute = g_build_filename(workdir, *path, NULL);
+	g_free(*path);
+	*path = absolute;
+	return true;
+}
+
+static bool make_paths_absolute(struct imapfs_options *opts,
+		const char *workdir, int cwd_errno, GError **error)
+{
+	return make_absolute(workdir, cwd_errno, "cache_dir", &opts->cache_dir,
+			error) &&
+		make_absolute(workdir, cwd_errno, "cafile", &opts->cafile,
+				error) &&
+		make_absolute(workdir, cwd_errno, "cert", &opts->cert,
+				error) &&
+		make_absolute(workdir, cwd_errno, "key", &opts->key, error) &&
+		make_absolute(workdir, cwd_errno, "passfile", &opts->passfile,
+				error);
+}
+
+bool options_resolve(struct imapfs_options *opts,
 		struct store_account_config *cfg, GError **error)
 {
 	struct imap_session_config *s = &cfg->session;
@@ -387,6 +429,7 @@ bool options_resolve(const struct imapfs_options *opts,
 	const char *label = NULL;
 	struct parsed_url parsed = { 0 };
 	g_autofree char *dir_name = NULL;
+	char *workdir;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (!opts->source) {
@@ -419,6 +462,19 @@ bool options_resolve(const struct imapfs_options *opts,
 		return false;
 	}
 
+	/* The physical path, as the kernel resolves from here; NULL when
+	 * unknown (deleted, or unreadable above), which only matters for a
+	 * relative path. */
+	workdir = getcwd(NULL, 0);
+	if (!make_paths_absolute(opts, workdir, workdir ? 0 : errno, error)) {
+		free(workdir);
+		g_free(parsed.user);
+		g_free(parsed.host);
+		return false;
+	}
+	/* The tunnel and the password command run here too. */
+	s->workdir = g_strdup(workdir);
+	free(workdir);
 	s->tunnel = g_strdup(opts->tunnel);
 	s->host = parsed.host ? parsed.host : g_strdup("localhost");
 	s->port = parsed.port;
@@ -510,6 +566,7 @@ void options_account_clear(struct store_account_config *cfg)
 	g_free(cfg->cache_dir);
 	g_free(s->host);
 	g_free(s->tunnel);
+	g_free(s->workdir);
 	g_free((char *)s->tls.cafile);
 	g_free((char *)s->tls.certfile);
 	g_free((char *)s->tls.keyfile);

@@ -58,8 +58,14 @@ bool options_apply_config(struct imapfs_options *opts,
  * Turn the options into an account configuration (URL parsed, defaults
  * applied, values checked).  Strings in *cfg are newly allocated; free them
  * with options_account_clear().
+ *
+ * Relative paths (cache_dir, cafile, cert, key, passfile; from the command
+ * line or the config file) are made absolute against the current
+ * directory, in *opts as well, and that directory becomes the one the
+ * tunnel and the password command run in (cfg->session.workdir): the
+ * daemon changes to / when it detaches.
  */
-bool options_resolve(const struct imapfs_options *opts,
+bool options_resolve(struct imapfs_options *opts,
 		struct store_account_config *cfg, GError **error);
 void options_account_clear(struct store_account_config *cfg);
 void options_clear(struct imapfs_options *opts);

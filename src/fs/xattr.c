@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Flags and metadata as extended attributes (SPEC "Flags and metadata").
- * Every attribute of an inode is computed in one place, attrs_collect(), so
- * that getxattr, listxattr and getfattr -d can never disagree.
+ * Flags and metadata as extended attributes (imapfs(1), "Extended
+ * attributes").  Every attribute of an inode is computed in one place,
+ * attrs_collect(), so that getxattr, listxattr and getfattr -d can never
+ * disagree.
  */
 #include "fs/fs.h"
 
 #include <errno.h>
+#include <linux/limits.h>
 #include <string.h>
 
 #include "imap/datetime.h"
@@ -50,6 +52,68 @@ static void attrs_add(struct attrs *a, const char *name, char *value)
 	g_ptr_array_add(a->values, value);
 }
 
+/*
+ * A keyword is an attribute only if its name is one Linux can pass
+ * (XATTR_NAME_MAX bytes, prefix included) and holds no control byte, which
+ * would garble what getfattr and shells print.  Anything else the server
+ * sends shows only in user.imap.flags, if there (imapfs(1), "Extended
+ * attributes").
+ */
+static bool keyword_is_attr(const char *keyword)
+{
+	const unsigned char *c = (const unsigned char *)keyword;
+
+	if (strlen(XATTR_KEYWORD_PREFIX) + strlen(keyword) > XATTR_NAME_MAX)
+		return false;
+	for (; *c; c++) {
+		if (*c < 0x20 || *c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* The flags as one value Linux can return (XATTR_SIZE_MAX): items are
+ * space-free, so those that do not fit are simply left out. */
+static char *flags_value(const char *flags)
+{
+	g_auto(GStrv) items = NULL;
+	GString *out;
+
+	if (strlen(flags) <= XATTR_SIZE_MAX)
+		return g_strdup(flags);
+	items = g_strsplit(flags, " ", -1);
+	out = g_string_new(NULL);
+	for (char **it = items; *it; it++) {
+		size_t need = strlen(*it) + (out->len ? 1 : 0);
+
+		if (out->len + need > XATTR_SIZE_MAX)
+			continue;
+		if (out->len)
+			g_string_append_c(out, ' ');
+		g_string_append(out, *it);
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* Keep the list of names within what listxattr may return
+ * (XATTR_LIST_MAX): keyword attributes go first, from the last. */
+static void attrs_fit_list(struct attrs *a)
+{
+	size_t total = 0;
+
+	for (guint i = 0; i < a->names->len; i++)
+		total += strlen(g_ptr_array_index(a->names, i)) + 1;
+	for (guint i = a->names->len; i-- > 0 && total > XATTR_LIST_MAX;) {
+		const char *name = g_ptr_array_index(a->names, i);
+
+		if (!g_str_has_prefix(name, XATTR_KEYWORD_PREFIX))
+			continue;
+		total -= strlen(name) + 1;
+		g_ptr_array_remove_index(a->names, i);
+		g_ptr_array_remove_index(a->values, i);
+	}
+}
+
 static int collect_message(struct imapfs_fs *fs, struct fs_inode *inode,
 		struct attrs *a)
 {
@@ -70,15 +134,17 @@ static int collect_message(struct imapfs_fs *fs, struct fs_inode *inode,
 		store_message_clear(&msg);
 		return ENOENT;
 	}
-	attrs_add(a, XATTR_PREFIX "flags", g_strdup(msg.flags));
+	attrs_add(a, XATTR_PREFIX "flags", flags_value(msg.flags));
 	for (size_t i = 0; i < G_N_ELEMENTS(flag_attrs); i++) {
 		if (msg.entry.flags & flag_attrs[i].bit)
 			attrs_add(a, flag_attrs[i].name, g_strdup(""));
 	}
 	for (char **kw = msg.keywords; kw && *kw; kw++) {
-		g_autofree char *name = g_strconcat(XATTR_KEYWORD_PREFIX, *kw,
-				NULL);
+		g_autofree char *name = NULL;
 
+		if (!keyword_is_attr(*kw))
+			continue;
+		name = g_strconcat(XATTR_KEYWORD_PREFIX, *kw, NULL);
 		attrs_add(a, name, g_strdup(""));
 	}
 	attrs_add(a, XATTR_PREFIX "uid", g_strdup_printf("%u", inode->uid));
@@ -88,6 +154,7 @@ static int collect_message(struct imapfs_fs *fs, struct fs_inode *inode,
 	if (msg.entry.modseq)
 		attrs_add(a, XATTR_PREFIX "modseq", g_strdup_printf(
 					"%" G_GUINT64_FORMAT, msg.entry.modseq));
+	attrs_fit_list(a);
 	store_message_clear(&msg);
 	return 0;
 }

@@ -6,7 +6,11 @@
  * they can be and sent as literals when they cannot (CR, LF, NUL, or 8-bit
  * bytes without UTF8=ACCEPT), so that no server-supplied or user-supplied
  * text can ever break out of its argument.  Parts that carry secrets are
- * marked so that the trace shows "<redacted>" instead.
+ * marked so that the trace shows "<redacted>" instead; a secret literal's
+ * "{n}" header is such a part too, since the length of a password is
+ * itself worth hiding.  Secret parts are allocated at their final size
+ * before a secret byte is written, so that no reallocation leaves a copy
+ * behind, and wiped when the command is freed.
  */
 #ifndef IMAPFS_IMAP_COMMAND_H
 #define IMAPFS_IMAP_COMMAND_H
@@ -52,8 +56,15 @@ size_t imap_command_part_count(const struct imap_command *cmd);
 const struct imap_command_part *imap_command_part(
 		const struct imap_command *cmd, size_t i);
 
+/* What part i looks like in the trace: secret text as "<redacted>", a
+ * literal as "<a literal of N bytes>" or (secret) "<secret literal>", which
+ * says nothing of its length; other text as it is. */
+void imap_command_show_part(GString *shown, const struct imap_command *cmd,
+		size_t i);
+
 /* Append a quoted string for str to out, or return false when str needs a
- * literal.  Exposed for unit tests. */
+ * literal.  When out has to grow, its old block is wiped before it is
+ * freed, so that out may hold secrets.  Exposed for unit tests. */
 bool imap_quote_string(GString *out, const char *str, size_t len, bool utf8);
 
 #endif

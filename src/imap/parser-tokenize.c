@@ -15,11 +15,18 @@
 
 /* ---- atoms ---- */
 
-/* Bytes that may appear in an atom outside brackets; '{' and '~{' are
- * literal headers only at the start of a token. */
+/*
+ * Bytes that may appear in an atom outside a section; '{' and '~{' are
+ * literal headers only at the start of a token.  This is far more than
+ * RFC 9051's ATOM-CHAR: servers and other clients put control bytes, '['
+ * and ']' into keywords, and one such keyword must not cost the whole
+ * response (imapfs(1), "Extended attributes").  Only what delimits tokens
+ * is excluded; NUL, CR and LF never reach the tokenizer.
+ */
 static bool is_atom_char(unsigned char c)
 {
-	return c > 0x20 && c != 0x7f && c != '(' && c != ')' && c != '"';
+	return c != ' ' && c != '(' && c != ')' && c != '"' && c != '\0' &&
+		c != '\r' && c != '\n';
 }
 
 size_t parser_atom_run(const char *s, size_t len)
@@ -119,9 +126,30 @@ void parser_clear_levels(struct imap_parser *p)
 /* ---- tokenizer ---- */
 
 /*
- * An atom.  Once it has met '[' it runs through spaces and parentheses to
- * the matching ']', so BODY[HEADER.FIELDS (DATE FROM)]<0> is one atom; an
- * unmatched '[' ends with the segment.
+ * Fetch items whose section may hold spaces and parentheses (RFC 9051
+ * section 7.5.2: BODY[HEADER.FIELDS (DATE FROM)]<0>).  Anywhere else '['
+ * is an ordinary byte, so that a keyword like "[Gmail" or "a[b" cannot
+ * swallow the rest of the line.
+ */
+static bool is_section_key(const char *s, size_t len)
+{
+	static const char *const keys[] = {
+		"BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE",
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+		if (len == strlen(keys[i]) &&
+		    g_ascii_strncasecmp(s, keys[i], len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * An atom.  A section (see is_section_key()) runs through spaces and
+ * parentheses to its matching ']', so BODY[HEADER.FIELDS (DATE FROM)]<0>
+ * is one atom; an unmatched one ends with the segment, which keeps the
+ * work linear in the length of the line.
  */
 static void read_atom(struct imap_parser *p, const char *s, size_t len,
 		size_t *pos)
@@ -133,15 +161,13 @@ static void read_atom(struct imap_parser *p, const char *s, size_t len,
 		unsigned char c = (unsigned char)s[i];
 
 		if (brackets > 0) {
-			if (c < 0x20 || c == 0x7f)
-				break;
 			if (c == '[')
 				brackets++;
 			else if (c == ']')
 				brackets--;
 		} else if (!is_atom_char(c)) {
 			break;
-		} else if (c == '[') {
+		} else if (c == '[' && is_section_key(s + start, i - start)) {
 			brackets++;
 		}
 	}

@@ -177,6 +177,27 @@ void imap_pool_release(struct imap_pool *pool, struct imap_session *session)
 	g_mutex_unlock(&pool->lock);
 }
 
+void imap_pool_close_idle(struct imap_pool *pool)
+{
+	GPtrArray *idle;
+
+	g_mutex_lock(&pool->lock);
+	idle = pool->idle;
+	pool->idle = g_ptr_array_new();
+	pool->total -= idle->len;
+	/* Their slots are free for a thread waiting for one. */
+	g_cond_broadcast(&pool->freed);
+	g_mutex_unlock(&pool->lock);
+
+	/* Without the lock: LOGOUT waits for the server. */
+	for (guint i = 0; i < idle->len; i++) {
+		struct imap_session *s = g_ptr_array_index(idle, i);
+
+		imap_session_close(&s);
+	}
+	g_ptr_array_free(idle, TRUE);
+}
+
 uint32_t imap_pool_capabilities(struct imap_pool *pool)
 {
 	uint32_t caps;

@@ -32,6 +32,15 @@ struct imap_session *imap_pool_acquire(struct imap_pool *pool,
 		const char *mailbox, GError **error);
 void imap_pool_release(struct imap_pool *pool, struct imap_session *session);
 
+/*
+ * Log out and close every idle session now (for a tunnel, ending and
+ * reaping its command); the next acquire opens a new one.  Before the
+ * daemon detaches: fuse_daemonize() forks, and the process that opened the
+ * sessions exits, so their tunnel commands would no longer be our children
+ * (neither reaped nor safely signalled by us).
+ */
+void imap_pool_close_idle(struct imap_pool *pool);
+
 /* Capabilities of the most recent healthy session (0 before any). */
 uint32_t imap_pool_capabilities(struct imap_pool *pool);
 uint32_t imap_pool_enabled(struct imap_pool *pool);

@@ -24,7 +24,8 @@ static bool session_connect(struct imap_session *session, GError **error)
 	const struct imap_session_config *cfg = session->cfg;
 
 	if (cfg->tunnel)
-		session->transport = imap_transport_spawn(cfg->tunnel, error);
+		session->transport = imap_transport_spawn(cfg->tunnel,
+				cfg->workdir, error);
 	else
 		session->transport = imap_transport_connect_tcp(cfg->host,
 				cfg->port, cfg->timeout_ms, error);
@@ -102,13 +103,14 @@ static bool session_starttls(struct imap_session *session, GError **error)
 		return fail_from_result(error, "STARTTLS failed", &result);
 	/* Anything that arrived after the tagged OK was sent before the
 	 * handshake by whoever sits on the wire: it must not be believed
-	 * (CVE-2021-22947 and friends).  The same goes for capabilities. */
+	 * (CVE-2021-22947 and friends).  Nor may anything learnt from what
+	 * came before it (RFC 3501 §6.2.1): capabilities, ENABLED, BYE. */
 	session_discard_input(session);
-	session->capabilities = 0;
-	session->capabilities_known = false;
+	session_forget_learnt(session);
 	if (!imap_transport_start_tls(session->transport, cfg->host,
 				&cfg->tls, cfg->timeout_ms, error))
 		return false;
+	session->before_tls = false;
 	return session_capability(session, error);
 }
 
@@ -134,15 +136,22 @@ static char *plain_payload(const char *user, const char *password)
 	size_t ulen = strlen(user), plen = strlen(password);
 	size_t len = ulen + plen + 2;
 	guchar *raw = g_malloc(len);
-	char *encoded;
+	/* Sized once, as g_base64_encode() does; but its state holds
+	 * password bytes too, and here it is ours to wipe. */
+	char *encoded = g_malloc((len / 3 + 1) * 4 + 1);
+	gint state = 0, save = 0;
+	gsize n;
 
 	/* authzid (empty) NUL authcid NUL passwd */
 	raw[0] = '\0';
 	memcpy(raw + 1, user, ulen);
 	raw[1 + ulen] = '\0';
 	memcpy(raw + 2 + ulen, password, plen);
-	encoded = g_base64_encode(raw, len);
-	memset(raw, 0, len);
+	n = g_base64_encode_step(raw, len, FALSE, encoded, &state, &save);
+	n += g_base64_encode_close(FALSE, encoded + n, &state, &save);
+	encoded[n] = '\0';
+	explicit_bzero(&save, sizeof(save));
+	explicit_bzero(raw, len);
 	g_free(raw);
 	return encoded;
 }
@@ -221,7 +230,7 @@ static bool session_authenticate(struct imap_session *session,
 	session->capabilities_known = false;
 	ok = imap_session_run(session, cmd, &handlers, &result);
 	if (payload) {
-		memset(payload, 0, strlen(payload));
+		explicit_bzero(payload, strlen(payload));
 		g_free(payload);
 	}
 	if (!ok) {
@@ -273,6 +282,7 @@ struct imap_session *imap_session_open(const struct imap_session_config *cfg,
 	if (greeting == IMAP_STATUS_NONE)
 		goto fail;
 	if (cfg->security == IMAP_SECURITY_STARTTLS && !cfg->tunnel) {
+		session->before_tls = true;
 		if (greeting == IMAP_STATUS_PREAUTH) {
 			/* Already logged in, in clear text: STARTTLS is no
 			 * longer allowed, so everything would go unprotected

@@ -25,6 +25,9 @@ struct imap_session {
 	uint32_t enabled;
 
 	unsigned tag_counter;
+	/* Cleartext that a STARTTLS handshake is still to protect: nothing
+	 * read now may count once it has happened. */
+	bool before_tls;
 	bool dead;
 	bool bye;
 	char bye_text[200];
@@ -59,6 +62,11 @@ void session_set_result(struct imap_result *result,
 
 void session_parse_capabilities(struct imap_session *session,
 		const struct imap_arg *args);
+
+/* Forget everything learnt from the server so far (capabilities, ENABLE
+ * results, BYE, the selected mailbox): after a STARTTLS handshake, all of
+ * it came in cleartext that anyone on the path could have written. */
+void session_forget_learnt(struct imap_session *session);
 
 /* State carried by a response code, tagged or untagged. */
 void session_handle_code(struct imap_session *session,

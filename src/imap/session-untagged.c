@@ -91,8 +91,27 @@ void session_handle_code(struct imap_session *session,
 	} else if (strcmp(r->code, "READ-WRITE") == 0) {
 		session->selected.read_only = false;
 	} else if (strcmp(r->code, "ALERT") == 0) {
-		log_warning("server alert: %s", r->text);
+		/* RFC 3501 §7.1 wants alerts shown to the user, but not one
+		 * that anybody on the path could have written. */
+		if (session->before_tls)
+			log_debug(LOG_AREA_IMAP, "connection %u: ignoring an "
+					"alert sent before STARTTLS",
+					session->id);
+		else
+			log_warning("server alert: %s", r->text);
 	}
+}
+
+void session_forget_learnt(struct imap_session *session)
+{
+	session->capabilities = 0;
+	session->capabilities_known = false;
+	session->enabled = 0;
+	session->bye = false;
+	session->bye_text[0] = '\0';
+	g_clear_pointer(&session->selected.name, g_free);
+	memset(&session->selected, 0, sizeof(session->selected));
+	msgmap_reset(session->msgmap, 0);
 }
 
 static uint32_t fetch_uid(const struct imap_arg *items)

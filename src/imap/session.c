@@ -410,11 +410,28 @@ static bool literal_nonsync(const struct imap_session *session, size_t len)
 static bool session_send(struct imap_session *session, const char *tag,
 		const struct imap_command *cmd, struct imap_result *result)
 {
-	g_autoptr(GString) line = g_string_new(tag);
-	g_autoptr(GString) shown = g_string_new(tag);
 	size_t n = imap_command_part_count(cmd);
+	/* Tag, space and final CRLF; "+" and CRLF per literal. */
+	size_t full = strlen(tag) + 3;
+	g_autoptr(GString) line = NULL;
+	g_autoptr(GString) shown = g_string_new(tag);
 	bool ok = false;
 
+	for (size_t i = 0; i < n; i++) {
+		const struct imap_command_part *part =
+			imap_command_part(cmd, i);
+
+		if (part->kind == IMAP_PART_TEXT)
+			full += part->data->len;
+		else if (literal_nonsync(session, part->data->len))
+			full += 3 + part->data->len;
+		else
+			full += 3;	/* the bytes are sent on their own */
+	}
+	/* The line holds secrets: sized for all of the command at once, it
+	 * never grows, so g_realloc() leaves no copy of them behind. */
+	line = g_string_sized_new(full);
+	g_string_append(line, tag);
 	g_string_append_c(line, ' ');
 	g_string_append_c(shown, ' ');
 	for (size_t i = 0; i < n; i++) {
@@ -425,14 +442,16 @@ static bool session_send(struct imap_session *session, const char *tag,
 		if (part->kind == IMAP_PART_TEXT) {
 			g_string_append_len(line, part->data->str,
 					(gssize)part->data->len);
-			g_string_append(shown, part->secret ? "<redacted>" :
-					part->data->str);
+			imap_command_show_part(shown, cmd, i);
 			continue;
 		}
 		if (literal_nonsync(session, part->data->len)) {
-			/* "{n}" -> "{n+}": the bytes follow without a wait. */
+			/* "{n}" -> "{n+}": the bytes follow without a wait.
+			 * A secret literal's header shows as "<redacted>". */
 			g_string_insert_c(line, (gssize)line->len - 1, '+');
-			g_string_insert_c(shown, (gssize)shown->len - 1, '+');
+			if (i == 0 || !imap_command_part(cmd, i - 1)->secret)
+				g_string_insert_c(shown,
+						(gssize)shown->len - 1, '+');
 			g_string_append(line, "\r\n");
 			trace_sent(session, shown);
 			g_string_append_len(line, part->data->str,
@@ -452,19 +471,17 @@ static bool session_send(struct imap_session *session, const char *tag,
 			if (!session_write(session, part->data->str,
 						part->data->len, result))
 				goto out;
-			memset(line->str, 0, line->len);
+			explicit_bzero(line->str, line->len);
 			g_string_truncate(line, 0);
 		}
 		g_string_truncate(shown, 0);
-		g_string_append_printf(shown, "<%s literal of %zu bytes>",
-				part->secret ? "secret" : "a",
-				part->data->len);
+		imap_command_show_part(shown, cmd, i);
 	}
 	g_string_append(line, "\r\n");
 	trace_sent(session, shown);
 	ok = session_write(session, line->str, line->len, result);
 out:
-	memset(line->str, 0, line->len);
+	explicit_bzero(line->str, line->len);
 	return ok;
 }
 

@@ -60,6 +60,7 @@ struct imap_session_config {
 	char *host;		/* for TCP and certificate checks */
 	uint16_t port;
 	char *tunnel;		/* command, or NULL for TCP */
+	char *workdir;		/* where the tunnel runs; NULL: our cwd */
 	struct imap_tls_config tls;
 	int timeout_ms;
 	char *user;

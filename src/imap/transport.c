@@ -17,13 +17,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "imap/transport.h"
 #include "imap/transport-private.h"
+#include "spawn.h"
 
 /* How long close() lets a tunnel command react to SIGTERM before SIGKILL. */
 #define TUNNEL_TERM_WAIT_US	(2 * G_USEC_PER_SEC)
@@ -76,20 +76,6 @@ bool imap_transport_wait(struct imap_transport *t, short events,
 			return false;
 		}
 	}
-}
-
-/* Descriptors that are handed to children must not sit on 0, 1 or 2: if
- * the daemon runs with a standard stream closed, a new descriptor can land
- * there and then be clobbered by the child's dup2() calls. */
-static int fd_above_stdio(int fd)
-{
-	int moved;
-
-	if (fd < 0 || fd > STDERR_FILENO)
-		return fd;
-	moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-	close(fd);
-	return moved;
 }
 
 static bool set_nonblocking(int fd)
@@ -360,41 +346,20 @@ struct imap_transport *imap_transport_connect_tcp(const char *host,
 
 /* ---- tunnel ------------------------------------------------------------- */
 
-/* Between fork() and exec only async-signal-safe calls: the parent may be
- * multi-threaded, and another thread may hold the malloc lock. */
-static G_GNUC_NORETURN void tunnel_child(int fd, char **argv, int max_fd)
-{
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	sigset_t none;
-	int i;
-
-	/* Our own process group: a ^C on the terminal is for imapfs, which
-	 * then ends the tunnel in order.  No setsid(): the command stays in
-	 * our session, so its stderr still reaches the terminal (but, as a
-	 * background group, it cannot read from it). */
-	(void)setpgid(0, 0);
-	if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
-		_exit(127);
-	if (close_range(STDERR_FILENO + 1, ~0U, 0) < 0)
-		for (i = STDERR_FILENO + 1; i < max_fd; i++)
-			close(i);
-	/* FUSE daemons ignore SIGPIPE and ignored signals survive exec. */
-	(void)sigaction(SIGPIPE, &dfl, NULL);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	execve("/bin/sh", argv, environ);
-	_exit(127);
-}
-
 struct imap_transport *imap_transport_spawn(const char *command,
-		GError **error)
+		const char *workdir, GError **error)
 {
-	static char arg0[] = "sh";
-	static char arg1[] = "-c";
-	char *argv[4] = { arg0, arg1, NULL, NULL };
-	struct rlimit rl;
-	int max_fd = 1024;
-	int fork_errno;
+	struct spawn_params params = {
+		.command = command,
+		.workdir = workdir,
+		/* Our own process group: a ^C on the terminal is for imapfs,
+		 * which then ends the tunnel in order.  No setsid(): the
+		 * command stays in our session, so its stderr still reaches
+		 * the terminal (but, as a background group, it cannot read
+		 * from it). */
+		.own_group = true,
+	};
+	GError *local = NULL;
 	int sv[2];
 	pid_t pid;
 
@@ -408,8 +373,8 @@ struct imap_transport *imap_transport_spawn(const char *command,
 			    g_strerror(errno));
 		return NULL;
 	}
-	sv[0] = fd_above_stdio(sv[0]);
-	sv[1] = fd_above_stdio(sv[1]);
+	sv[0] = spawn_fd_above_stdio(sv[0]);
+	sv[1] = spawn_fd_above_stdio(sv[1]);
 	if (sv[0] < 0 || sv[1] < 0 || !set_nonblocking(sv[0])) {
 		int err = errno;
 
@@ -424,28 +389,19 @@ struct imap_transport *imap_transport_spawn(const char *command,
 		return NULL;
 	}
 
-	/* Everything the child needs is prepared before fork(). */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		max_fd = (int)MIN(rl.rlim_cur, (rlim_t)INT_MAX);
-	argv[2] = g_strdup(command);
-
-	pid = fork();
-	if (pid == 0)
-		tunnel_child(sv[1], argv, max_fd);
-	fork_errno = errno;
-	g_free(argv[2]);
+	params.stdin_fd = sv[1];
+	params.stdout_fd = sv[1];
+	pid = spawn_shell(&params, &local);
 	close(sv[1]);
 	if (pid < 0) {
 		close(sv[0]);
 		g_set_error(error, IMAP_TRANSPORT_ERROR,
 			    IMAP_TRANSPORT_ERROR_SPAWN,
 			    "cannot start the tunnel command: %s",
-			    g_strerror(fork_errno));
+			    local->message);
+		g_error_free(local);
 		return NULL;
 	}
-	/* Also from this side, so that a close() right after spawn finds
-	 * the group; EACCES once the child has exec'd is harmless. */
-	(void)setpgid(pid, pid);
 	return transport_new(sv[0], pid, g_strdup("the tunnel command"));
 }
 
@@ -469,10 +425,32 @@ static void signal_tunnel(pid_t pid, int sig)
 		(void)kill(pid, sig);
 }
 
+/*
+ * True while pid is our child and not reaped yet (running, or a zombie):
+ * only then does the pid, and the process group it leads, still name the
+ * process we started rather than whatever got the number since.  A child
+ * of a process that has since exited (a tunnel started before the daemon
+ * detached would be one, which is why main.c closes those first) is not.
+ */
+static bool still_our_child(pid_t pid)
+{
+	siginfo_t info;
+	int r;
+
+	do {
+		memset(&info, 0, sizeof(info));
+		r = waitid(P_PID, (id_t)pid, &info,
+			   WEXITED | WNOHANG | WNOWAIT);
+	} while (r < 0 && errno == EINTR);
+	return r == 0;
+}
+
 static void end_tunnel(pid_t pid)
 {
 	gint64 until;
 
+	if (!still_our_child(pid))
+		return;
 	signal_tunnel(pid, SIGTERM);
 	/* A stopped command (say, ssh reading the terminal from a
 	 * background group) would only see SIGTERM once continued. */

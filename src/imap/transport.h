@@ -46,10 +46,11 @@ struct imap_transport;
 struct imap_transport *imap_transport_connect_tcp(const char *host,
 		uint16_t port, int timeout_ms, GError **error);
 
-/* Run "/bin/sh -c command" with its stdin and stdout connected to the
- * returned transport; stderr is inherited. */
+/* Run "/bin/sh -c command" in workdir (NULL: ours), in a process group
+ * of its own, with its stdin and stdout connected to the returned
+ * transport; stderr is inherited. */
 struct imap_transport *imap_transport_spawn(const char *command,
-		GError **error);
+		const char *workdir, GError **error);
 
 /*
  * TLS handshake over the connection (right after connect for imaps, after
@@ -80,8 +81,10 @@ bool imap_transport_write_all(struct imap_transport *transport,
  * the peer closed.  Used to notice unsolicited data and dead sessions. */
 bool imap_transport_readable(struct imap_transport *transport);
 
-/* Close; for a tunnel, also end the command (SIGTERM, then SIGKILL after a
- * short bounded wait) and reap it.  Sets *transport to NULL. */
+/* Close; for a tunnel, also end the command's process group (SIGTERM,
+ * then SIGKILL after a short bounded wait) and reap it, provided it is
+ * still our unreaped child (see imap_pool_close_idle()).  Sets *transport
+ * to NULL. */
 void imap_transport_close(struct imap_transport **transport);
 
 #endif

@@ -354,6 +354,11 @@ bool store_account_connect(struct store_account *account, GError **error)
 	return account_list(account, error);
 }
 
+void store_account_disconnect(struct store_account *account)
+{
+	imap_pool_close_idle(account->pool);
+}
+
 void store_account_refresh_tree(struct store_account *account)
 {
 	gint64 max_age = (gint64)account->cfg.refresh_s * G_USEC_PER_SEC;

@@ -79,6 +79,9 @@ void store_account_free(struct store_account **account);
 
 /* First connection and LIST.  On failure *error is one line for the user. */
 bool store_account_connect(struct store_account *account, GError **error);
+/* Close the connections not in use; later requests open new ones.  Before
+ * detaching, so that every tunnel the daemon uses is its own child. */
+void store_account_disconnect(struct store_account *account);
 
 /* Set once, before the first connection. */
 void store_account_set_observer(struct store_account *account,

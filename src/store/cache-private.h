@@ -14,8 +14,9 @@
 #include "store/cache.h"
 
 #define HEADER_SIZE 128
-#define HEADER_MAGIC "imapfs-body 1\n"
-#define IDENTITY_HEX 32		/* hex digits of the SHA-256 kept */
+#define HEADER_MAGIC "imapfs-body 2\n"
+#define IDENTITY_HEX 16		/* hex digits of the SHA-256 kept */
+#define SUM_HEX 16		/* hex digits of the body's XXH64 */
 #define MAILBOX_DIR_MAX 200	/* longest "n-" name; NAME_MAX is 255 */
 #define TMP_MAX_AGE (60 * 60)	/* seconds before a temp file is stale */
 #define ACCOUNT_FILE_MAX 4096
@@ -24,12 +25,32 @@
 #define HEADER_LONGEST HEADER_MAGIC \
 	"uidvalidity 4294967295\n" \
 	"uid 4294967295\n" \
-	"length 18446744073709551615\n" \
-	"identity 0123456789abcdef0123456789abcdef\n"
+	"length 9223372036854775807\n" \
+	"identity 0123456789abcdef\n" \
+	"xxh64 0123456789abcdef\n"
 G_STATIC_ASSERT(sizeof(HEADER_LONGEST) - 1 <= HEADER_SIZE);
 
-/* A body (plus header) must fit in an off_t. */
+/* A body (plus header) must fit in an off_t; so its length has at most
+ * the 19 digits HEADER_LONGEST allows for. */
 #define BODY_LENGTH_MAX ((uint64_t)INT64_MAX - HEADER_SIZE)
+
+/* Bodies verified or written by this process (see body_cache_lookup) are
+ * remembered up to this many; beyond, the memory is started afresh, which
+ * costs only a second verification. */
+#define VERIFIED_MAX (1u << 20)
+
+/* XXH64 of a body as it streams in (cache-sum.c). */
+#define CACHE_SUM_STRIPE 32
+struct cache_sum {
+	uint64_t v[4];
+	uint64_t total;
+	unsigned char buf[CACHE_SUM_STRIPE];
+	size_t buffered;
+};
+
+void cache_sum_init(struct cache_sum *sum);
+void cache_sum_update(struct cache_sum *sum, const void *data, size_t len);
+uint64_t cache_sum_final(const struct cache_sum *sum);
 
 struct body_cache {
 	char *dir;		/* owned */
@@ -39,8 +60,19 @@ struct body_cache {
 	uint64_t max_bytes;	/* 0: unbounded */
 
 	GMutex evict_lock;	/* one eviction at a time; before `lock` */
-	GMutex lock;		/* protects total */
+	GMutex lock;		/* protects total, pending, verified */
 	uint64_t total;		/* bytes of files under bodies */
+	uint64_t pending;	/* bytes announced by writers in DIR/tmp */
+	GHashTable *verified;	/* of struct verified_file, by dev and
+				 * inode: bodies known good */
+};
+
+/* A body file this process wrote or checked against its checksum. */
+struct verified_file {
+	dev_t dev;
+	ino_t ino;
+	uint64_t size;
+	uint64_t sum;
 };
 
 struct body_cache_writer {
@@ -49,8 +81,12 @@ struct body_cache_writer {
 	uint32_t uidvalidity;
 	uint64_t length;		/* announced */
 	uint64_t written;		/* body bytes written so far */
+	uint64_t reserved;		/* counted in cache->pending */
+	struct cache_sum sum;		/* of the bytes written */
+	bool transient;			/* too large to keep: unnamed */
 	int fd;				/* owned: the temp file, read-write */
-	char *tmp_path;			/* owned */
+	char *tmp_path;			/* owned; for a transient body only
+					 * a name for messages */
 	GError *error;			/* owned: the first error, sticky */
 };
 
@@ -66,13 +102,17 @@ struct cached_file {
 uint64_t cache_add_sat(uint64_t a, uint64_t b);
 uint64_t cache_sub_sat(uint64_t a, uint64_t b);
 void cache_total_sub(struct body_cache *cache, uint64_t n);
+void cache_pending_sub(struct body_cache *cache, uint64_t n);
+/* Forget that the file dev:ino was verified (it is being removed). */
+void cache_forget_verified(struct body_cache *cache, dev_t dev, ino_t ino);
 
 /* Walk a tree without following symlinks: add the size of every regular
  * file to *total and, if files is not NULL, append a struct cached_file. */
 void cache_walk(const char *dir, GArray *files, uint64_t *total);
 /* Remove a tree (or a file); returns the bytes of regular files removed. */
-uint64_t cache_remove_tree(const char *path);
-/* Evict down to 90% of the bound if it is exceeded; keep may be NULL. */
+uint64_t cache_remove_tree(struct body_cache *cache, const char *path);
+/* Evict down to 90% of the bound if the bodies kept and those being
+ * written exceed it; keep may be NULL. */
 void cache_evict(struct body_cache *cache, const struct stat *keep);
 void cache_remove_stale_tmp(struct body_cache *cache);
 bool cache_over_limit(struct body_cache *cache);

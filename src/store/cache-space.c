@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Keeping the cache within its bound: the running total of bytes, walks
- * of the tree, least-recently-used eviction, and removal of what is stale
- * (old temp files, bodies of a UIDVALIDITY that is gone).
+ * Keeping the cache within its bound: the running total of bytes kept and
+ * being written, walks of the tree, least-recently-used eviction, and
+ * removal of what is stale (old temp files, bodies of a UIDVALIDITY that is
+ * gone).
  */
 #include "store/cache-private.h"
 
@@ -26,6 +27,22 @@ void cache_total_sub(struct body_cache *cache, uint64_t n)
 {
 	g_mutex_lock(&cache->lock);
 	cache->total = cache_sub_sat(cache->total, n);
+	g_mutex_unlock(&cache->lock);
+}
+
+void cache_pending_sub(struct body_cache *cache, uint64_t n)
+{
+	g_mutex_lock(&cache->lock);
+	cache->pending = cache_sub_sat(cache->pending, n);
+	g_mutex_unlock(&cache->lock);
+}
+
+void cache_forget_verified(struct body_cache *cache, dev_t dev, ino_t ino)
+{
+	struct verified_file key = { .dev = dev, .ino = ino };
+
+	g_mutex_lock(&cache->lock);
+	g_hash_table_remove(cache->verified, &key);
 	g_mutex_unlock(&cache->lock);
 }
 
@@ -69,7 +86,7 @@ void cache_walk(const char *dir, GArray *files, uint64_t *total)
 }
 
 /* Remove a tree (or a file); returns the bytes of regular files removed. */
-uint64_t cache_remove_tree(const char *path)
+uint64_t cache_remove_tree(struct body_cache *cache, const char *path)
 {
 	struct stat st;
 	uint64_t removed = 0;
@@ -84,7 +101,8 @@ uint64_t cache_remove_tree(const char *path)
 			while ((name = g_dir_read_name(d)) != NULL) {
 				char *sub = g_build_filename(path, name, NULL);
 
-				removed = cache_add_sat(removed, cache_remove_tree(sub));
+				removed = cache_add_sat(removed,
+						cache_remove_tree(cache, sub));
 				g_free(sub);
 			}
 			g_dir_close(d);
@@ -92,6 +110,7 @@ uint64_t cache_remove_tree(const char *path)
 		/* May fail if a commit just put a file here: it stays. */
 		(void)rmdir(path);
 	} else if (unlink(path) == 0 && S_ISREG(st.st_mode)) {
+		cache_forget_verified(cache, st.st_dev, st.st_ino);
 		removed = (uint64_t)st.st_size;
 	}
 	return removed;
@@ -115,23 +134,45 @@ static int compare_cached_file(const void *a, const void *b)
 	return strcmp(fa->path, fb->path);
 }
 
-bool cache_over_limit(struct body_cache *cache)
+static uint64_t pending_bytes(struct body_cache *cache)
 {
-	return cache->max_bytes != 0 &&
-		body_cache_size(cache) > cache->max_bytes;
+	uint64_t pending;
+
+	g_mutex_lock(&cache->lock);
+	pending = cache->pending;
+	g_mutex_unlock(&cache->lock);
+	return pending;
 }
 
 /*
- * If the bodies exceed the bound, remove the least recently used until they
- * take at most 90% of it, so that not every commit has to walk the tree.
- * keep (may be NULL) is the file just committed, which always stays, even
- * if it alone exceeds the bound.  Readers holding an fd of a removed file
- * keep reading it.
+ * Bodies being written count as if they were kept already: they will be in
+ * a moment, and the disk holds them meanwhile.  Bodies too large to keep
+ * (see body_cache_writer_new) are not counted at all, so they never cost
+ * another body its place.
+ */
+bool cache_over_limit(struct body_cache *cache)
+{
+	uint64_t used;
+
+	if (cache->max_bytes == 0)
+		return false;
+	g_mutex_lock(&cache->lock);
+	used = cache_add_sat(cache->total, cache->pending);
+	g_mutex_unlock(&cache->lock);
+	return used > cache->max_bytes;
+}
+
+/*
+ * If the bodies kept and being written exceed the bound, remove the least
+ * recently used until they take at most 90% of it, so that not every
+ * commit has to walk the tree.  keep (may be NULL) is the file just
+ * committed, which always stays (it is at most half the bound).  Readers
+ * holding an fd of a removed file keep reading it.
  */
 void cache_evict(struct body_cache *cache, const struct stat *keep)
 {
 	GArray *files;
-	uint64_t total = 0, target;
+	uint64_t total = 0, target, pending;
 	guint i;
 
 	g_mutex_lock(&cache->evict_lock);
@@ -147,6 +188,8 @@ void cache_evict(struct body_cache *cache, const struct stat *keep)
 	g_array_sort(files, compare_cached_file);
 
 	target = cache->max_bytes - cache->max_bytes / 10;
+	pending = pending_bytes(cache);
+	target = cache_sub_sat(target, pending);
 	for (i = 0; i < files->len && total > target; i++) {
 		struct cached_file *f = &g_array_index(files,
 				struct cached_file, i);
@@ -162,8 +205,10 @@ void cache_evict(struct body_cache *cache, const struct stat *keep)
 		/* Replaced since the walk: that one is new, leave it. */
 		if (st.st_dev != f->dev || st.st_ino != f->ino)
 			continue;
-		if (unlink(f->path) == 0 || errno == ENOENT)
+		if (unlink(f->path) == 0 || errno == ENOENT) {
+			cache_forget_verified(cache, f->dev, f->ino);
 			total = cache_sub_sat(total, f->size);
+		}
 	}
 	g_array_free(files, TRUE);
 
@@ -232,7 +277,8 @@ void body_cache_drop_stale(struct body_cache *cache, const char *mailbox,
 			if (strcmp(name, keep) == 0)
 				continue;
 			path = g_build_filename(mdir, name, NULL);
-			removed = cache_add_sat(removed, cache_remove_tree(path));
+			removed = cache_add_sat(removed,
+					cache_remove_tree(cache, path));
 			g_free(path);
 		}
 		g_dir_close(d);

@@ -18,16 +18,33 @@
  *
  * A body file is a HEADER_SIZE-byte plain ASCII header followed by the body:
  *
- *   imapfs-body 1
+ *   imapfs-body 2
  *   uidvalidity 3857529045
  *   uid 4711
  *   length 2140
- *   identity <first 128 bits of SHA-256(account NUL mailbox), hex>
+ *   identity <first 64 bits of SHA-256(account NUL mailbox), hex>
+ *   xxh64 <XXH64 of the body, 16 hex digits>
  *
  * padded with '\n'.  A lookup accepts a file only if its header is exactly
  * the one its key and announced length give and the file's size is the
  * header plus that length, so a file moved, copied, cut short or extended
- * behind our back is never served.
+ * behind our back is never served.  Files of an older format are misses,
+ * removed like any other invalid file and fetched again.
+ *
+ * Nothing is ever fsync()ed: after a power cut a body file may hold zeroed
+ * or stale blocks under a good header and size.  So the first lookup of a
+ * file in this process reads the body and checks it against its XXH64
+ * before serving it; files this process verified or wrote itself are
+ * remembered by device, inode, size and checksum (`verified`), so later
+ * opens cost nothing more.  One pass over each body per mount is much
+ * cheaper than one fsync per body while the cache fills (docs/DESIGN.md,
+ * "Cache").
+ *
+ * A body whose announced length exceeds half of the bound is never kept:
+ * it is written to an unnamed file in DIR/tmp that lives as long as its
+ * readers' fds, so one large message cannot push out the rest of the
+ * cache.  Bodies being written count toward the bound as soon as their
+ * writer exists.
  *
  * Recency for the LRU bound is the file's mtime: a hit sets it to now.  The
  * bytes kept are the sizes of the files under DIR/bodies (headers included,
@@ -36,13 +53,14 @@
  * also corrects any drift (from races between threads, or from another
  * process using the same directory).
  *
- * Locking: `lock` protects `total`; `evict_lock` lets one thread evict at a
- * time and is always taken before `lock`.  Everything else in the cache is
- * fixed at open.  The file system does the rest: a body appears at its path
- * only by rename(), and an open fd keeps a removed file readable.
+ * Locking: `lock` protects `total`, `pending` and `verified`; `evict_lock`
+ * lets one thread evict at a time and is always taken before `lock`.
+ * Everything else in the cache is fixed at open.  The file system does the
+ * rest: a body appears at its path only by rename(), and an open fd keeps a
+ * removed file readable.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* mkostemp() */
+#define _GNU_SOURCE	/* mkostemp(), O_TMPFILE */
 #endif
 
 #include "store/cache.h"
@@ -193,9 +211,9 @@ static char *body_file_path(const char *body_dir, uint32_t uid)
 
 /*
  * The header names the mailbox and the account by a hash, as the names
- * themselves can be long; half of SHA-256 is plenty to tell apart the few
- * files that could ever be found at one path.  account cannot contain NUL,
- * so the NUL separates the two unambiguously.
+ * themselves can be long; 64 bits of SHA-256 are plenty to tell apart the
+ * few files that could ever be found at one path.  account cannot contain
+ * NUL, so the NUL separates the two unambiguously.
  */
 static void identity_hex(const char *account, const char *mailbox,
 		char out[IDENTITY_HEX + 1])
@@ -210,8 +228,10 @@ static void identity_hex(const char *account, const char *mailbox,
 	g_checksum_free(sum);
 }
 
-static void format_header(char buf[HEADER_SIZE + 1], const char *identity,
-		uint32_t uidvalidity, uint32_t uid, uint64_t length)
+/* Returns where the checksum's digits start. */
+static size_t format_header(char buf[HEADER_SIZE + 1], const char *identity,
+		uint32_t uidvalidity, uint32_t uid, uint64_t length,
+		uint64_t sum)
 {
 	int n;
 
@@ -220,22 +240,26 @@ static void format_header(char buf[HEADER_SIZE + 1], const char *identity,
 			"uidvalidity %" PRIu32 "\n"
 			"uid %" PRIu32 "\n"
 			"length %" PRIu64 "\n"
-			"identity %s\n",
-			uidvalidity, uid, length, identity);
+			"identity %s\n"
+			"xxh64 %016" PRIx64 "\n",
+			uidvalidity, uid, length, identity, sum);
 	memset(buf + n, '\n', HEADER_SIZE - (size_t)n);
 	buf[HEADER_SIZE] = '\0';
+	return (size_t)n - SUM_HEX - 1;
 }
 
 /*
  * Check a header read from a file against the key; on success return the
- * body length it announces.  The header must be byte for byte the one we
- * would write, so leading zeros, other padding and the like are refused.
+ * body length and checksum it announces.  The header must be byte for byte
+ * the one we would write, so leading zeros, other padding, upper-case hex
+ * and the like are refused.
  */
 static bool check_header(const char buf[HEADER_SIZE], const char *identity,
-		uint32_t uidvalidity, uint32_t uid, uint64_t *length_r)
+		uint32_t uidvalidity, uint32_t uid, uint64_t *length_r,
+		uint64_t *sum_r)
 {
 	char expect[HEADER_SIZE + 1];
-	uint64_t length = 0;
+	uint64_t length = 0, sum = 0;
 	size_t i, start;
 	int n;
 
@@ -258,10 +282,22 @@ static bool check_header(const char buf[HEADER_SIZE], const char *identity,
 	if (i == start || length > BODY_LENGTH_MAX)
 		return false;
 
-	format_header(expect, identity, uidvalidity, uid, length);
+	start = format_header(expect, identity, uidvalidity, uid, length, 0);
+	if (memcmp(buf, expect, start) != 0)
+		return false;
+	for (i = start; i < start + SUM_HEX; i++) {
+		int d = g_ascii_xdigit_value(buf[i]);
+
+		if (d < 0)
+			return false;
+		sum = sum << 4 | (uint64_t)d;
+	}
+
+	format_header(expect, identity, uidvalidity, uid, length, sum);
 	if (memcmp(buf, expect, HEADER_SIZE) != 0)
 		return false;
 	*length_r = length;
+	*sum_r = sum;
 	return true;
 }
 
@@ -282,8 +318,10 @@ static void remove_invalid(struct body_cache *cache, const char *path,
 		return;
 	if (S_ISDIR(st.st_mode))
 		return;
-	if (unlink(path) == 0 && S_ISREG(st.st_mode))
+	if (unlink(path) == 0 && S_ISREG(st.st_mode)) {
+		cache_forget_verified(cache, st.st_dev, st.st_ino);
 		cache_total_sub(cache, (uint64_t)st.st_size);
+	}
 }
 
 /* A temp file in DIR/tmp; its name says which process made it. */
@@ -306,6 +344,118 @@ static int make_tmp_file(struct body_cache *cache, char **path_r,
 	}
 	*path_r = path;
 	return fd;
+}
+
+/*
+ * A temp file in DIR/tmp without a name, for a body that is not kept: it
+ * goes when its last fd is closed, whatever happens to this process.
+ */
+static int make_unnamed_tmp_file(struct body_cache *cache, GError **error)
+{
+	char *path;
+	int fd;
+
+	fd = open(cache->tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	/* Not every file system has O_TMPFILE: name it, then unname it. */
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+		set_io_error(error, "cannot create a temporary file in",
+				cache->tmp, errno);
+		return -1;
+	}
+	fd = make_tmp_file(cache, &path, error);
+	if (fd < 0)
+		return -1;
+	if (unlink(path) < 0) {
+		set_io_error(error, "cannot remove", path, errno);
+		close(fd);
+		(void)unlink(path);
+		g_free(path);
+		return -1;
+	}
+	g_free(path);
+	return fd;
+}
+
+static guint verified_hash(gconstpointer p)
+{
+	const struct verified_file *v = p;
+	uint64_t x = (uint64_t)v->ino * UINT64_C(0x9E3779B97F4A7C15) ^
+		(uint64_t)v->dev;
+
+	return (guint)(x ^ x >> 32);
+}
+
+static gboolean verified_equal(gconstpointer a, gconstpointer b)
+{
+	const struct verified_file *va = a, *vb = b;
+
+	return va->dev == vb->dev && va->ino == vb->ino;
+}
+
+/* The file st, holding a body with checksum sum, is known to be good.
+ * Called with cache->lock held. */
+static void remember_verified_locked(struct body_cache *cache,
+		const struct stat *st, uint64_t sum)
+{
+	struct verified_file *v = g_new(struct verified_file, 1);
+
+	if (g_hash_table_size(cache->verified) >= VERIFIED_MAX)
+		g_hash_table_remove_all(cache->verified);
+	v->dev = st->st_dev;
+	v->ino = st->st_ino;
+	v->size = (uint64_t)st->st_size;
+	v->sum = sum;
+	g_hash_table_add(cache->verified, v);
+}
+
+/*
+ * Whether the body of the open file st (header already checked) really has
+ * the checksum its header gives.  Only the first time in this process is
+ * it read: see the top of this file.
+ */
+static bool body_intact(struct body_cache *cache, int fd,
+		const struct stat *st, uint64_t length, uint64_t sum)
+{
+	enum { CHUNK = 256 * 1024 };
+	struct verified_file key = { .dev = st->st_dev, .ino = st->st_ino };
+	const struct verified_file *known;
+	struct cache_sum running;
+	uint64_t done = 0;
+	unsigned char *buf;
+	bool ok;
+
+	g_mutex_lock(&cache->lock);
+	known = g_hash_table_lookup(cache->verified, &key);
+	ok = known && known->size == (uint64_t)st->st_size &&
+		known->sum == sum;
+	g_mutex_unlock(&cache->lock);
+	if (ok)
+		return true;
+
+	/* The bytes read now fill the page cache the reader is about to
+	 * read from, so this pass is mostly not an extra one. */
+	buf = g_malloc(CHUNK);
+	cache_sum_init(&running);
+	while (done < length) {
+		size_t want = (size_t)MIN((uint64_t)CHUNK, length - done);
+		ssize_t n = pread_all(fd, buf, want,
+				(off_t)(HEADER_SIZE + done));
+
+		if (n != (ssize_t)want)
+			break;
+		cache_sum_update(&running, buf, want);
+		done += want;
+	}
+	g_free(buf);
+	if (done != length || cache_sum_final(&running) != sum)
+		return false;
+
+	g_mutex_lock(&cache->lock);
+	remember_verified_locked(cache, st, sum);
+	g_mutex_unlock(&cache->lock);
+	return true;
 }
 
 /*
@@ -383,7 +533,10 @@ static bool claim_account(struct body_cache *cache, GError **error)
 	if (fd < 0)
 		goto out;
 	line = g_strconcat(cache->account, "\n", NULL);
-	if (!write_all(fd, line, strlen(line))) {
+	/* Synced, unlike bodies: it is written once per directory, and an
+	 * account file left empty by a power cut would refuse every later
+	 * mount instead of costing one fetch. */
+	if (!write_all(fd, line, strlen(line)) || fsync(fd) < 0) {
 		set_io_error(error, "cannot write", tmp_path, errno);
 		goto out;
 	}
@@ -437,6 +590,8 @@ struct body_cache *body_cache_open(const char *dir, const char *account,
 	cache->max_bytes = max_bytes;
 	g_mutex_init(&cache->evict_lock);
 	g_mutex_init(&cache->lock);
+	cache->verified = g_hash_table_new_full(verified_hash, verified_equal,
+			g_free, NULL);
 
 	if (!claim_account(cache, error) ||
 			!make_dir(cache->tmp, error) ||
@@ -462,6 +617,7 @@ void body_cache_close(struct body_cache **cachep)
 		return;
 	cache = *cachep;
 	*cachep = NULL;
+	g_hash_table_destroy(cache->verified);
 	g_mutex_clear(&cache->lock);
 	g_mutex_clear(&cache->evict_lock);
 	g_free(cache->tmp);
@@ -500,7 +656,7 @@ bool body_cache_lookup(struct body_cache *cache,
 		{ .tv_nsec = UTIME_NOW },
 		{ .tv_nsec = UTIME_NOW },
 	};
-	uint64_t length;
+	uint64_t length, sum;
 	struct stat st;
 	char *path;
 	int fd, flags;
@@ -538,8 +694,9 @@ bool body_cache_lookup(struct body_cache *cache,
 	if (!S_ISREG(st.st_mode) ||
 			pread_all(fd, header, HEADER_SIZE, 0) != HEADER_SIZE ||
 			!check_header(header, identity, key->uidvalidity,
-				key->uid, &length) ||
-			(uint64_t)st.st_size != HEADER_SIZE + length) {
+				key->uid, &length, &sum) ||
+			(uint64_t)st.st_size != HEADER_SIZE + length ||
+			!body_intact(cache, fd, &st, length, sum)) {
 		close(fd);
 		remove_invalid(cache, path, &st);
 		g_free(path);
@@ -566,7 +723,8 @@ struct body_cache_writer *body_cache_writer_new(struct body_cache *cache,
 {
 	static const char zeros[HEADER_SIZE];
 	struct body_cache_writer *writer;
-	char *tmp_path;
+	char *tmp_path = NULL;
+	bool transient;
 	int fd;
 
 	g_return_val_if_fail(cache != NULL, NULL);
@@ -581,14 +739,28 @@ struct body_cache_writer *body_cache_writer_new(struct body_cache *cache,
 		return NULL;
 	}
 
-	fd = make_tmp_file(cache, &tmp_path, error);
+	/* Keeping it would take more than half of the bound, and so push
+	 * out much of the rest: it is served once from an unnamed file (see
+	 * the top of this file). */
+	transient = cache->max_bytes != 0 && length > cache->max_bytes / 2;
+	if (transient) {
+		fd = make_unnamed_tmp_file(cache, error);
+		if (fd >= 0)
+			tmp_path = g_strdup_printf("an unnamed file in %s",
+					cache->tmp);
+	} else {
+		fd = make_tmp_file(cache, &tmp_path, error);
+	}
 	if (fd < 0)
 		return NULL;
-	/* Room for the header, written at commit when the UID is known. */
+	/* Room for the header, written at commit when the UID is known;
+	 * a transient body has the room too, so that every entry has the
+	 * same layout. */
 	if (!write_all(fd, zeros, sizeof(zeros))) {
 		set_io_error(error, "cannot write", tmp_path, errno);
 		close(fd);
-		(void)unlink(tmp_path);
+		if (!transient)
+			(void)unlink(tmp_path);
 		g_free(tmp_path);
 		return NULL;
 	}
@@ -598,8 +770,22 @@ struct body_cache_writer *body_cache_writer_new(struct body_cache *cache,
 	writer->mailbox = g_strdup(mailbox);
 	writer->uidvalidity = uidvalidity;
 	writer->length = length;
+	writer->transient = transient;
 	writer->fd = fd;
 	writer->tmp_path = tmp_path;
+	cache_sum_init(&writer->sum);
+
+	if (!transient) {
+		/* Counted from now on, and room made before the bytes come:
+		 * the disk holds them from the start, not from the commit. */
+		writer->reserved = HEADER_SIZE + length;
+		g_mutex_lock(&cache->lock);
+		cache->pending = cache_add_sat(cache->pending,
+				writer->reserved);
+		g_mutex_unlock(&cache->lock);
+		if (cache_over_limit(cache))
+			cache_evict(cache, NULL);
+	}
 	return writer;
 }
 
@@ -624,14 +810,18 @@ void body_cache_writer_write(struct body_cache_writer *writer,
 				writer->tmp_path, errno);
 		return;
 	}
+	if (!writer->transient)
+		cache_sum_update(&writer->sum, data, len);
 	writer->written += len;
 }
 
 static void writer_free(struct body_cache_writer *writer)
 {
+	if (writer->reserved)
+		cache_pending_sub(writer->cache, writer->reserved);
 	if (writer->fd >= 0)
 		close(writer->fd);
-	if (writer->tmp_path)
+	if (writer->tmp_path && !writer->transient)
 		(void)unlink(writer->tmp_path);
 	g_clear_error(&writer->error);
 	g_free(writer->tmp_path);
@@ -672,6 +862,7 @@ bool body_cache_writer_commit(struct body_cache_writer **writerp,
 	char header[HEADER_SIZE + 1];
 	char *dir = NULL, *path = NULL;
 	struct stat old = { 0 }, st;
+	uint64_t sum;
 	bool replaced;
 	int fd = -1;
 
@@ -699,17 +890,31 @@ bool body_cache_writer_commit(struct body_cache_writer **writerp,
 		goto fail;
 	}
 
+	if (writer->transient) {
+		/* Served through this fd alone; nothing is kept, so nothing
+		 * is counted and nothing evicted. */
+		entry->fd = writer->fd;
+		entry->offset = HEADER_SIZE;
+		entry->length = writer->length;
+		writer->fd = -1;
+		writer_free(writer);
+		return true;
+	}
+
 	identity_hex(cache->account, writer->mailbox, identity);
+	sum = cache_sum_final(&writer->sum);
 	format_header(header, identity, writer->uidvalidity, uid,
-			writer->length);
+			writer->length, sum);
 	if (!pwrite_all(writer->fd, header, HEADER_SIZE, 0)) {
 		set_io_error(error, "cannot write", writer->tmp_path, errno);
 		goto fail;
 	}
 	/*
-	 * No fsync(): this is a cache.  If a power loss leaves the file
-	 * empty, short or without its header, the header and size check of
-	 * body_cache_lookup() rejects it and the body is fetched again.
+	 * No fsync(): this is a cache, and one fsync per body would make
+	 * filling it many times slower.  Whatever a power cut leaves here
+	 * (nothing, a short file, zeroed or stale blocks) fails the header,
+	 * size or checksum check of body_cache_lookup() in the next mount,
+	 * and the body is fetched again.
 	 */
 	if (close(writer->fd) < 0) {
 		writer->fd = -1;
@@ -734,10 +939,16 @@ bool body_cache_writer_commit(struct body_cache_writer **writerp,
 		goto fail;
 	g_clear_pointer(&writer->tmp_path, g_free);
 
+	if (replaced)
+		cache_forget_verified(cache, old.st_dev, old.st_ino);
 	g_mutex_lock(&cache->lock);
 	if (replaced)
 		cache->total = cache_sub_sat(cache->total, (uint64_t)old.st_size);
 	cache->total = cache_add_sat(cache->total, (uint64_t)st.st_size);
+	cache->pending = cache_sub_sat(cache->pending, writer->reserved);
+	writer->reserved = 0;
+	/* Its bytes are the ones just summed: no need to read them back. */
+	remember_verified_locked(cache, &st, sum);
 	g_mutex_unlock(&cache->lock);
 
 	entry->fd = fd;

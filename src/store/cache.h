@@ -9,12 +9,13 @@
  * where <mailbox> is the mailbox identity (its MAILBOXID where the server has
  * OBJECTID, else its raw server name) made safe as one file name.
  *
- * Every body file starts with a fixed-size header that repeats its key and
- * its length; a file whose header does not match its key, or whose size is
- * not header + length, is never served (it is removed and counts as a miss).
- * Bodies are written to DIR/tmp/ first and renamed into place only when
- * complete, so neither a crash nor a dropped connection can leave a
- * truncated body where a reader would find it.
+ * Every body file starts with a fixed-size header that repeats its key, its
+ * length and a checksum of the body; a file whose header does not match its
+ * key, whose size is not header + length, or (checked once per file and
+ * process) whose body does not match the checksum is never served (it is
+ * removed and counts as a miss).  Bodies are written to DIR/tmp/ first and
+ * renamed into place only when complete, so neither a crash nor a dropped
+ * connection nor a power cut can get a wrong body served.
  *
  * Thread-safe: any number of threads may look up, write and evict at once.
  */
@@ -54,8 +55,9 @@ struct body_cache;
 
 /*
  * Open (creating as needed, mode 0700) the cache in dir for account.
- * max_bytes bounds the bodies kept (0: unbounded); the least recently used
- * go first.  Stale temporary files of earlier runs are removed.
+ * max_bytes bounds the bodies kept and being written (0: unbounded); the
+ * least recently used go first.  A body longer than max_bytes / 2 is served
+ * but never kept.  Stale temporary files of earlier runs are removed.
  */
 struct body_cache *body_cache_open(const char *dir, const char *account,
 		uint64_t max_bytes, GError **error);
@@ -67,7 +69,9 @@ char *body_cache_path(struct body_cache *cache,
 		const struct body_cache_key *key);
 
 /* A hit fills *entry (close entry->fd when done) and marks the body as
- * recently used.  A miss, or an invalid file (removed), returns false. */
+ * recently used.  A miss, or an invalid file (removed), returns false.
+ * The first lookup of a file in this cache object reads its whole body to
+ * check it; later ones do not. */
 bool body_cache_lookup(struct body_cache *cache,
 		const struct body_cache_key *key,
 		struct body_cache_entry *entry);
@@ -93,6 +97,8 @@ struct body_cache_writer *body_cache_writer_new(struct body_cache *cache,
 void body_cache_writer_write(struct body_cache_writer *writer,
 		const void *data, size_t len);
 /* Finish, move into place under uid and fill *entry as a lookup would.
+ * A body too large to keep (see body_cache_open) is not moved anywhere:
+ * entry->fd is then its only way in, and it is gone once that is closed.
  * Frees the writer in every case. */
 bool body_cache_writer_commit(struct body_cache_writer **writer,
 		uint32_t uid, struct body_cache_entry *entry, GError **error);

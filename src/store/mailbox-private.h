@@ -9,6 +9,11 @@
  * at all while a command runs on a session (a session's event handlers
  * take mailbox locks).
  */
+struct listing_expunge {
+	uint32_t uidvalidity;
+	uint32_t uid;
+};
+
 struct store_mailbox {
 	struct store_account *account;	/* borrowed */
 	char *raw_name;			/* owned */
@@ -24,6 +29,13 @@ struct store_mailbox {
 	bool listing;
 	unsigned list_generation;	/* listings finished */
 	int list_errnum;		/* how the last one ended */
+	/* News that came while a listing was in flight, which its answer
+	 * may predate; mailbox_install() applies it to the new index. */
+	GArray *listing_expunged;	/* struct listing_expunge, or NULL */
+	bool listing_news;		/* the count changed meanwhile */
+	bool listing_exists_seen;	/* an EXISTS came ... */
+	uint32_t listing_exists;	/* ... with this count ... */
+	uint32_t listing_exists_uidvalidity;	/* ... and UIDVALIDITY */
 	GHashTable *fetching;		/* UID -> struct fetch_slot */
 };
 

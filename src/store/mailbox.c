@@ -36,6 +36,7 @@ void store_mailbox_free(struct store_mailbox **mailbox)
 	if (!mb)
 		return;
 	msg_index_free(&mb->index);
+	g_clear_pointer(&mb->listing_expunged, g_array_unref);
 	g_hash_table_destroy(mb->fetching);
 	g_mutex_clear(&mb->lock);
 	g_cond_clear(&mb->changed);
@@ -102,8 +103,8 @@ static bool listing_untagged(void *ctx, const struct imap_response *r)
 			!msg_index_parse_flags(listing->index,
 				flags->u.list.items, &entry.flags,
 				&entry.keywords)) {
-		/* PITFALLS 8: a listing with holes must not pass for a
-		 * complete one. */
+		/* A listing with holes must not pass for a complete one:
+		 * the messages missing would look expunged. */
 		log_warning("mailbox listing: malformed FETCH response");
 		listing->malformed = true;
 		return true;
@@ -158,7 +159,16 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 	};
 	struct imap_session *session;
 	struct imap_result result;
+	uint32_t exists;
 	int errnum;
+
+	/* News that came before the EXAMINE below is in its answer; what
+	 * comes from now on is recorded for mailbox_install(). */
+	g_mutex_lock(&mb->lock);
+	g_clear_pointer(&mb->listing_expunged, g_array_unref);
+	mb->listing_news = false;
+	mb->listing_exists_seen = false;
+	g_mutex_unlock(&mb->lock);
 
 	errnum = store_mailbox_session(mb, "list", true, &session);
 	if (errnum) {
@@ -171,7 +181,8 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 		errnum = EIO;
 		goto out;
 	}
-	if (imap_session_selected(session)->exists > 0) {
+	exists = imap_session_selected(session)->exists;
+	if (exists > 0) {
 		bool condstore = imap_session_enabled(session) &
 			IMAP_ENABLED_CONDSTORE;
 		struct imap_command *cmd = imap_command_new(
@@ -184,6 +195,13 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 		if (listing.malformed) {
 			errnum = EIO;
 			goto out;
+		}
+		/* An EXPUNGE of a message whose FETCH had not come yet
+		 * names no UID, but it changes the count. */
+		if (imap_session_selected(session)->exists != exists) {
+			g_mutex_lock(&mb->lock);
+			mb->listing_news = true;
+			g_mutex_unlock(&mb->lock);
 		}
 	}
 	*selected_r = *imap_session_selected(session);
@@ -202,8 +220,8 @@ out:
 
 /* UIDs of old that are not in new (both sorted): the messages that left,
  * or, across a UIDVALIDITY change, every old one. */
-static GArray *uids_gone(const struct msg_index *old, uint32_t old_uidvalidity,
-		const struct msg_index *new, uint32_t new_uidvalidity)
+static GArray *uids_gone(struct msg_index *old, uint32_t old_uidvalidity,
+		struct msg_index *new, uint32_t new_uidvalidity)
 {
 	GArray *gone = g_array_new(FALSE, FALSE, sizeof(uint32_t));
 	size_t j = 0, n = new ? msg_index_count(new) : 0;
@@ -224,11 +242,50 @@ static GArray *uids_gone(const struct msg_index *old, uint32_t old_uidvalidity,
 	return gone;
 }
 
+/*
+ * What the server said while the listing was under way, which its answer
+ * may predate: an EXPUNGE may come in the middle of a UID FETCH (RFC 3501
+ * §7.4.1) after that message's FETCH, and an EXISTS may announce mail the
+ * FETCH did not include.  UIDs are never reused under one UIDVALIDITY
+ * (RFC 3501 §2.3.1.1), so removing the expunged ones is right whichever
+ * came first.  A count that still disagrees with the index after such news
+ * means something was missed: the index is marked stale, to be listed
+ * again at the next access.  Without news, a disagreement is the server's
+ * own (an EXISTS its FETCH does not bear out), which listing again would
+ * not mend, so it is not a reason to list on every access.
+ */
+static bool listing_news_apply(struct store_mailbox *mb,
+		struct msg_index *index, const struct imap_selected *sel)
+{
+	bool news = mb->listing_news;
+	size_t count;
+
+	if (mb->listing_expunged) {
+		for (guint i = 0; i < mb->listing_expunged->len; i++) {
+			const struct listing_expunge *x = &g_array_index(
+					mb->listing_expunged,
+					struct listing_expunge, i);
+
+			if (x->uidvalidity == sel->uidvalidity)
+				msg_index_remove(index, x->uid);
+		}
+		news = true;
+		g_clear_pointer(&mb->listing_expunged, g_array_unref);
+	}
+	count = msg_index_count(index);
+	if (mb->listing_exists_seen && (mb->listing_exists != count ||
+				mb->listing_exists_uidvalidity !=
+				sel->uidvalidity))
+		return false;
+	return !news || sel->exists == count;
+}
+
 /* Returns the UIDs that are gone (g_array_unref it). */
 static GArray *mailbox_install(struct store_mailbox *mb,
 		struct msg_index *index, const struct imap_selected *sel)
 {
 	bool first = mb->index == NULL;
+	bool fresh = listing_news_apply(mb, index, sel);
 	GArray *gone = uids_gone(mb->index, mb->uidvalidity, index,
 			sel->uidvalidity);
 
@@ -244,7 +301,12 @@ static GArray *mailbox_install(struct store_mailbox *mb,
 	mb->uidvalidity = sel->uidvalidity;
 	mb->uidnext = sel->uidnext;
 	mb->highestmodseq = sel->highestmodseq;
-	mb->listed_at = g_get_monotonic_time();
+	mb->listed_at = fresh ? g_get_monotonic_time() : 0;
+	if (!fresh)
+		log_debug(LOG_AREA_STORE, "%s: changed while listed; listing "
+				"again at next access", mb->raw_name);
+	mb->listing_news = false;
+	mb->listing_exists_seen = false;
 	return gone;
 }
 
@@ -406,6 +468,16 @@ void store_mailbox_apply_expunge(struct store_mailbox *mb,
 	g_mutex_lock(&mb->lock);
 	if (mb->index && mb->uidvalidity == uidvalidity)
 		removed = msg_index_remove(mb->index, uid);
+	/* The listing under way may have had this message's FETCH
+	 * already (see listing_news_apply). */
+	if (mb->listing) {
+		struct listing_expunge x = { uidvalidity, uid };
+
+		if (!mb->listing_expunged)
+			mb->listing_expunged = g_array_new(FALSE, FALSE,
+					sizeof(x));
+		g_array_append_val(mb->listing_expunged, x);
+	}
 	g_mutex_unlock(&mb->lock);
 	if (removed)
 		store_account_messages_gone(mb->account, mb->raw_name, &uid, 1);
@@ -419,5 +491,12 @@ void store_mailbox_apply_exists(struct store_mailbox *mb,
 	if (mb->index && (mb->uidvalidity != uidvalidity ||
 				msg_index_count(mb->index) != count))
 		mb->listed_at = 0;
+	/* ... which the listing under way must not undo by installing an
+	 * index that predates it (see listing_news_apply). */
+	if (mb->listing) {
+		mb->listing_exists_seen = true;
+		mb->listing_exists = count;
+		mb->listing_exists_uidvalidity = uidvalidity;
+	}
 	g_mutex_unlock(&mb->lock);
 }

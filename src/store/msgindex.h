@@ -44,16 +44,26 @@ void msg_index_free(struct msg_index **index);
 void msg_index_append(struct msg_index *index, const struct msg_entry *entry);
 void msg_index_finish(struct msg_index *index);
 
+/*
+ * Removal is O(log n): it only marks the entry.  Positional access (at)
+ * first squeezes out what was removed, O(n) once after removals, which is
+ * what walking the index costs anyway; entries are then contiguous, so
+ * at(index, 0) is an array of count entries.
+ */
 size_t msg_index_count(const struct msg_index *index);
-const struct msg_entry *msg_index_at(const struct msg_index *index, size_t i);
+const struct msg_entry *msg_index_at(struct msg_index *index, size_t i);
+/* NULL for a UID not in the index or removed. */
 struct msg_entry *msg_index_find(struct msg_index *index, uint32_t uid);
 bool msg_index_remove(struct msg_index *index, uint32_t uid);
 
 /*
  * Flags from an IMAP flag list ("(\Seen $Forwarded)" items): system flags
  * into *flags_r, the rest into an interned keyword set.  \Recent is
- * dropped (it is not a flag anyone can set).  Returns false when an item is
- * not an atom.
+ * dropped (it is not a flag anyone can set).  A keyword is kept with the
+ * bytes the server sent, be it an atom, NIL, a quoted string or a literal;
+ * items no keyword can be (lists, empty strings, NUL bytes) are skipped,
+ * with one warning per index.  Always returns true: one odd flag must not
+ * make a listing fail.
  */
 bool msg_index_parse_flags(struct msg_index *index,
 		const struct imap_arg *items, uint8_t *flags_r,
@@ -63,8 +73,12 @@ bool msg_index_parse_flags(struct msg_index *index,
 const char *const *msg_index_keywords(const struct msg_index *index,
 		uint32_t keywords);
 
-/* "\Answered \Seen $Forwarded": system flags first, then keywords in the
- * order the server gave them.  g_free the result. */
+/* Whether a keyword can stand in a space-separated list: no space, no
+ * control byte (imapfs(1), "Extended attributes"). */
+bool msg_keyword_listable(const char *keyword);
+
+/* "\Answered \Seen $Forwarded": system flags first, then the listable
+ * keywords in the order the server gave them.  g_free the result. */
 char *msg_index_format_flags(const struct msg_index *index,
 		const struct msg_entry *entry);
 

@@ -77,6 +77,8 @@ class Mailbox:
     attributes: list = field(default_factory=list)  # LIST attributes
     flags: tuple = SYSTEM_FLAGS
     permanentflags: tuple = SYSTEM_FLAGS + ("\\*",)
+    # sent on EXAMINE (and read-only SELECT) instead of ()
+    examine_permanentflags: Optional[tuple] = None
     read_only: bool = False             # SELECT answers [READ-ONLY]
 
     def __post_init__(self):
@@ -273,6 +275,8 @@ class Scenario:
     no_starttls: bool = False       # do not offer (or accept) STARTTLS
     starttls_injection: object = False  # True or bytes: plaintext after
                                         # "OK Begin TLS", same write
+    starttls_preamble: bytes = b""  # untagged lines sent in cleartext
+                                    # just before "OK Begin TLS"
     fetch_body_before_uid: bool = False
     # Before every response line (and between FETCH responses): "* N
     # EXISTS" and "* 1 FETCH (FLAGS (...))" with the selected mailbox's
@@ -283,6 +287,19 @@ class Scenario:
     wrong_uid: dict = field(default_factory=dict)
     preauth: bool = False
     login_fails: bool = False
+    login_untagged: bytes = b""     # raw untagged lines sent just before
+                                    # the tagged answer to LOGIN and
+                                    # AUTHENTICATE ("* OK [ALERT] ...\r\n")
+    # News in the middle of a listing's answer (a UID FETCH without a
+    # body), which RFC 3501 §7.4.1 allows: right after the FETCH of the
+    # message with this UID, "* N EXPUNGE" for it, and it leaves the
+    # mailbox (the rest of the answer is renumbered) ...
+    expunge_in_listing: Optional[int] = None
+    # ... and after the first FETCH, these messages arrive, announced by
+    # "* N EXISTS" but not part of this answer (once; then emptied).
+    arrive_in_listing: list = field(default_factory=list)
+    # SELECT/EXAMINE claim this many messages, whatever the mailbox holds.
+    select_exists: Optional[int] = None
 
     def __setattr__(self, name, value):
         if name in ("hang_on", "drop_on", "bye_on"):
@@ -1006,7 +1023,8 @@ class _Connection:
         if self.drop_armed is not None:
             raise _Drop()
         self.extras()
-        out = tag.encode() + b" OK Begin TLS negotiation now.\r\n"
+        out = self.scenario.starttls_preamble + tag.encode() + \
+            b" OK Begin TLS negotiation now.\r\n"
         inj = self.scenario.starttls_injection
         if inj:
             out += INJECTED_BYE if inj is True else inj
@@ -1018,6 +1036,8 @@ class _Connection:
         self._start_tls()
 
     def _login_ok(self, tag, user, password):
+        if self.scenario.login_untagged:
+            self.send(self.scenario.login_untagged)
         if self.scenario.login_fails or \
                 self.server.users.get(user) != password:
             self.tagged(tag, "NO [AUTHENTICATIONFAILED] "
@@ -1153,8 +1173,12 @@ class _Connection:
             hms = box.highestmodseq
         self.untagged(b"FLAGS " + _flag_list(box.flags))
         perm = () if self.read_only else box.permanentflags
+        if self.read_only and box.examine_permanentflags is not None:
+            perm = box.examine_permanentflags
         self.untagged(b"OK [PERMANENTFLAGS " + _flag_list(perm) +
                       b"] Flags permitted.")
+        if self.scenario.select_exists is not None:
+            n = self.scenario.select_exists
         self.untagged("%d EXISTS" % n)
         self.untagged("0 RECENT")
         self.untagged("OK [UIDVALIDITY %d] UIDs valid" % box.uidvalidity)
@@ -1335,6 +1359,7 @@ class _Connection:
             items = [i for i in items if i[0] in ("BODY", "RFC822")] + \
                     [i for i in items if i[0] not in ("BODY", "RFC822")]
         wrong = self.scenario.wrong_uid if want_body else {}
+        gone = 0
         for seq, msg in sel:
             if changedsince is not None and msg.modseq <= changedsince:
                 continue
@@ -1342,8 +1367,30 @@ class _Connection:
                 other = box.by_uid(wrong[msg.uid])
                 if other is not None:
                     seq, msg = box.seq_of(other.uid), other
-            self._emit_fetch(seq, msg, items)
+            self._emit_fetch(seq - gone, msg, items)
+            if by_uid and not want_body:
+                gone += self._listing_news(box, msg, seq - gone)
         self.tagged(tag, "OK Fetch completed.")
+
+    def _listing_news(self, box, msg, seq):
+        """The scenario's news after msg's FETCH (at seq) in a listing;
+        returns how many messages up to seq left the mailbox."""
+        sc = self.scenario
+        gone = 0
+        if sc.expunge_in_listing == msg.uid:
+            with self.server.lock:
+                box.messages.remove(msg)
+            self.send(b"* %d EXPUNGE\r\n" % seq)
+            gone = 1
+        if sc.arrive_in_listing:
+            new = [_as_message(m) for m in sc.arrive_in_listing]
+            sc.arrive_in_listing = []
+            with self.server.lock:
+                box.messages = sorted(box.messages + new,
+                                      key=lambda m: m.uid)
+                n = len(box.messages)
+            self.send(b"* %d EXISTS\r\n" % n)
+        return gone
 
     def _emit_fetch(self, seq, msg, items):
         self.extras()

@@ -7,7 +7,10 @@
  *  - encode is undone by decode: decode(encode(x)) == x;
  *  - every raw part (without NUL) is shown as a usable file name that turns
  *    back into exactly the same bytes, in both charsets;
- *  - any file name that is accepted maps to a part that round-trips too.
+ *  - any file name that is accepted maps to a part that round-trips too;
+ *  - a file name that can be one as it is (see imapfs(1), "Names": no '/',
+ *    not "", ".", "..", "%" or a message file name, nothing that reads as
+ *    an escape) is accepted, and its part is shown as exactly that name.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -69,15 +72,46 @@ static void check_part(const char *raw, size_t size, bool has_nul,
 	g_free(d);
 }
 
+static bool is_upper_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
+}
+
+static bool shown_as_is(const char *name)
+{
+	const char *p;
+
+	if (name[0] == '\0' || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0 || strcmp(name, "%") == 0 ||
+	    strchr(name, '/') != NULL || names_parse_message_file(name, NULL) ||
+	    !g_utf8_validate(name, -1, NULL))
+		return false;
+	for (p = strchr(name, '%'); p != NULL; p = strchr(p + 1, '%')) {
+		if (is_upper_hex(p[1]) && is_upper_hex(p[2]))
+			return false;
+	}
+	return true;
+}
+
 /* The input as a file name someone types: mkdir must create a part that is
- * itself shown and read back consistently. */
+ * itself shown and read back consistently, and a name that needs no escape
+ * must create the part that is shown as that very name. */
 static void check_display(const char *display, enum names_charset cs)
 {
 	char *raw = names_display_to_part(display, cs);
+	char *d;
 
 	if (raw != NULL) {
 		check_part(raw, strlen(raw), false, cs);
+		if (shown_as_is(display)) {
+			d = names_part_to_display(raw, strlen(raw), cs);
+			if (strcmp(d, display) != 0)
+				abort();
+			g_free(d);
+		}
 		g_free(raw);
+	} else if (shown_as_is(display)) {
+		abort();
 	}
 }
 

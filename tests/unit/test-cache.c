@@ -2,8 +2,9 @@
 /*
  * The on-disk body cache: keying, round trips, failed and aborted writes,
  * files damaged behind the cache's back, remounts, UIDVALIDITY changes, the
- * LRU bound, stale temp files and concurrent use.  Each test works in its
- * own temporary directory.
+ * LRU bound, stale temp files, bodies torn by a power cut, the checksum,
+ * what the bound does to bodies being written, and concurrent use.  Each
+ * test works in its own temporary directory.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -848,8 +849,8 @@ static void test_lru(void)
 	assert_entry(&held, bodies[2], LRU_BODY);
 	close(held.fd);
 
-	/* A body larger than the whole bound is still kept when it is
-	 * committed (it is the one just used), and goes at the next. */
+	/* A body larger than the whole bound is served, but not kept, and
+	 * costs no other body its place. */
 	{
 		unsigned char *huge = make_bytes(9, (size_t)max);
 		struct body_cache_entry entry;
@@ -857,14 +858,11 @@ static void test_lru(void)
 		commit_body(cache, "INBOX", 1, 9, huge, (size_t)max, &entry);
 		assert_entry(&entry, huge, (size_t)max);
 		close(entry.fd);
-		assert_hit(cache, "INBOX", 1, 9, huge, (size_t)max);
-		assert_miss(cache, "INBOX", 1, 1);
-		assert_miss(cache, "INBOX", 1, 4);
-		assert_miss(cache, "INBOX", 1, 5);
-		commit_and_close(cache, "INBOX", 1, 1, bodies[1], LRU_BODY);
 		assert_miss(cache, "INBOX", 1, 9);
 		assert_hit(cache, "INBOX", 1, 1, bodies[1], LRU_BODY);
-		g_assert_cmpuint(body_cache_size(cache), <=, max);
+		assert_hit(cache, "INBOX", 1, 4, bodies[4], LRU_BODY);
+		assert_hit(cache, "INBOX", 1, 5, bodies[5], LRU_BODY);
+		g_assert_cmpuint(body_cache_size(cache), ==, 3 * LRU_FILE);
 		g_free(huge);
 	}
 
@@ -923,6 +921,424 @@ static void test_stale_tmp(void)
 	g_free(old_file);
 	g_free(young_file);
 	g_free(future_file);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* Power cuts: bodies are checked against their checksum */
+
+enum tear {
+	TEAR_ZEROED,		/* every data block zeroed */
+	TEAR_ONE_BLOCK,		/* one block in the middle zeroed */
+	TEAR_STALE_BLOCK,	/* one block holds another file's bytes */
+	TEAR_LAST_BYTE,		/* the last byte only */
+	TEAR_SUM,		/* the checksum in the header itself */
+};
+
+#define TEAR_BODY (5 * 4096 + 123)
+
+/* Change the bytes of path in place: same inode, same size, same header
+ * (except for TEAR_SUM), as a crash can leave them. */
+static void tear(const char *path, enum tear how)
+{
+	unsigned char *junk = g_malloc0(TEAR_BODY);
+	off_t off = HEADER_SIZE;
+	size_t len = TEAR_BODY;
+	char header[HEADER_SIZE + 1] = "";
+	char *sum;
+	int fd;
+
+	fd = open(path, O_RDWR);
+	g_assert_cmpint(fd, >=, 0);
+	switch (how) {
+	case TEAR_ZEROED:
+		break;
+	case TEAR_ONE_BLOCK:
+		off = HEADER_SIZE + 2 * 4096;
+		len = 4096;
+		break;
+	case TEAR_STALE_BLOCK:
+		g_free(junk);
+		junk = make_bytes(77, 4096);
+		off = 4096;
+		len = 4096;
+		break;
+	case TEAR_LAST_BYTE:
+		g_assert_cmpint(pread(fd, junk, 1,
+					HEADER_SIZE + TEAR_BODY - 1), ==, 1);
+		junk[0] ^= 1;
+		off = HEADER_SIZE + TEAR_BODY - 1;
+		len = 1;
+		break;
+	case TEAR_SUM:
+		g_assert_cmpint(pread(fd, header, HEADER_SIZE, 0), ==,
+				HEADER_SIZE);
+		sum = strstr(header, "\nxxh64 ");
+		g_assert_nonnull(sum);
+		sum[7] = sum[7] == '0' ? '1' : '0';
+		memcpy(junk, header, HEADER_SIZE);
+		off = 0;
+		len = HEADER_SIZE;
+		break;
+	}
+	g_assert_cmpint(pwrite(fd, junk, len, off), ==, (ssize_t)len);
+	close(fd);
+	g_free(junk);
+}
+
+static void test_power_cut(void)
+{
+	static const enum tear cases[] = {
+		TEAR_ZEROED, TEAR_ONE_BLOCK, TEAR_STALE_BLOCK, TEAR_LAST_BYTE,
+		TEAR_SUM,
+	};
+	char *dir = make_test_dir();
+	unsigned char *body = make_bytes(5, TEAR_BODY);
+	size_t i;
+
+	for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+		struct body_cache *cache = open_cache(dir, "alice", 0);
+		struct body_cache_key key = make_key("INBOX", 1, 7);
+		struct body_cache_entry entry;
+		char *path = key_path(cache, "INBOX", 1, 7);
+		struct stat before, after;
+
+		commit_and_close(cache, "INBOX", 1, 7, body, TEAR_BODY);
+		g_assert_cmpint(stat(path, &before), ==, 0);
+		tear(path, cases[i]);
+		g_assert_cmpint(stat(path, &after), ==, 0);
+		g_assert_cmpint(after.st_ino, ==, before.st_ino);
+		g_assert_cmpint(after.st_size, ==, before.st_size);
+
+		/* The process that wrote the body does not read it back
+		 * (a power cut would have ended it anyway): it still takes
+		 * it for good.  Not so for the checksum in the header, which
+		 * is read every time. */
+		if (cases[i] != TEAR_SUM) {
+			g_assert_true(body_cache_lookup(cache, &key, &entry));
+			g_assert_cmpuint(entry.length, ==, TEAR_BODY);
+			close(entry.fd);
+		} else {
+			assert_miss(cache, "INBOX", 1, 7);
+		}
+		body_cache_close(&cache);
+
+		/* Remounted: never served, removed, counted out. */
+		cache = open_cache(dir, "alice", 0);
+		assert_miss(cache, "INBOX", 1, 7);
+		g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+		g_assert_cmpuint(body_cache_size(cache), ==, 0);
+
+		/* And fetched again, it is served. */
+		commit_and_close(cache, "INBOX", 1, 7, body, TEAR_BODY);
+		body_cache_close(&cache);
+		cache = open_cache(dir, "alice", 0);
+		assert_hit(cache, "INBOX", 1, 7, body, TEAR_BODY);
+		g_assert_cmpint(unlink(path), ==, 0);
+		body_cache_close(&cache);
+		g_free(path);
+	}
+
+	g_free(body);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* A body is read to be checked once per cache object, not at every open. */
+static void test_verified_once(void)
+{
+	char *dir = make_test_dir();
+	struct body_cache *writer = open_cache(dir, "alice", 0);
+	struct body_cache *reader, *later;
+	unsigned char *body = make_bytes(6, TEAR_BODY);
+	struct body_cache_key key = make_key("INBOX", 1, 8);
+	struct body_cache_entry entry;
+	char *path = key_path(writer, "INBOX", 1, 8);
+
+	commit_and_close(writer, "INBOX", 1, 8, body, TEAR_BODY);
+	body_cache_close(&writer);
+
+	reader = open_cache(dir, "alice", 0);
+	assert_hit(reader, "INBOX", 1, 8, body, TEAR_BODY);
+	/* Damage now can only be behind our back (it cannot come from a
+	 * crash this process survived); it shows that the first check is
+	 * remembered rather than repeated. */
+	tear(path, TEAR_ZEROED);
+	g_assert_true(body_cache_lookup(reader, &key, &entry));
+	close(entry.fd);
+
+	later = open_cache(dir, "alice", 0);
+	assert_miss(later, "INBOX", 1, 8);
+	g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+	body_cache_close(&later);
+	body_cache_close(&reader);
+
+	g_free(path);
+	g_free(body);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* The checksum is XXH64 (cache-sum.c), whatever the pieces the body
+ * arrives in. */
+static void test_checksum(void)
+{
+	static const char text[] = "Nobody inspects the spammish repetition";
+	static const size_t chunks[] = { 1, 3, 31, 32, 33, 100 };
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, "alice", 0);
+	unsigned char *big = make_bytes(7, 100000);
+	char *path, *contents, *first = NULL;
+	GError *error = NULL;
+	size_t i;
+
+	commit_and_close(cache, "INBOX", 1, 1, text, sizeof(text) - 1);
+	commit_and_close(cache, "INBOX", 1, 2, "", 0);
+	path = key_path(cache, "INBOX", 1, 1);
+	g_assert_true(g_file_get_contents(path, &contents, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_nonnull(strstr(contents, "\nxxh64 fbcea83c8a378bf1\n"));
+	g_free(contents);
+	g_free(path);
+	path = key_path(cache, "INBOX", 1, 2);
+	g_assert_true(g_file_get_contents(path, &contents, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_nonnull(strstr(contents, "\nxxh64 ef46db3751d8e999\n"));
+	g_free(contents);
+	g_free(path);
+
+	path = key_path(cache, "INBOX", 1, 3);
+	for (i = 0; i < G_N_ELEMENTS(chunks); i++) {
+		struct body_cache_writer *writer;
+		struct body_cache_entry entry;
+
+		writer = body_cache_writer_new(cache, "INBOX", 1, 100000,
+				&error);
+		g_assert_no_error(error);
+		write_chunked(writer, big, 100000, &chunks[i], 1);
+		g_assert_true(body_cache_writer_commit(&writer, 3, &entry,
+					&error));
+		g_assert_no_error(error);
+		close(entry.fd);
+		g_assert_true(g_file_get_contents(path, &contents, NULL,
+					&error));
+		g_assert_no_error(error);
+		contents[HEADER_SIZE] = '\0';
+		if (first)
+			g_assert_cmpstr(contents, ==, first);
+		g_free(first);
+		first = contents;
+	}
+	body_cache_close(&cache);
+	cache = open_cache(dir, "alice", 0);
+	assert_hit(cache, "INBOX", 1, 3, big, 100000);
+
+	g_free(first);
+	g_free(path);
+	g_free(big);
+	body_cache_close(&cache);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* Files of the first format have no checksum: misses, to be replaced. */
+static void test_format_1(void)
+{
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, "alice", 0);
+	char *path = key_path(cache, "INBOX", 3, 4);
+	char *bodydir = g_path_get_dirname(path);
+	char header[HEADER_SIZE + 1];
+	GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
+	GString *file = g_string_new(NULL);
+	GError *error = NULL;
+	int n;
+
+	g_checksum_update(sum, (const guchar *)"alice", 6);	/* with NUL */
+	g_checksum_update(sum, (const guchar *)"INBOX", 5);
+	n = snprintf(header, sizeof(header), "imapfs-body 1\n"
+			"uidvalidity 3\nuid 4\nlength 9\nidentity %.32s\n",
+			g_checksum_get_string(sum));
+	memset(header + n, '\n', HEADER_SIZE - (size_t)n);
+	g_string_append_len(file, header, HEADER_SIZE);
+	g_string_append(file, "old body!");
+	g_assert_cmpint(g_mkdir_with_parents(bodydir, 0700), ==, 0);
+	g_assert_true(g_file_set_contents(path, file->str,
+				(gssize)file->len, &error));
+	g_assert_no_error(error);
+	body_cache_close(&cache);
+
+	cache = open_cache(dir, "alice", 0);
+	g_assert_cmpuint(body_cache_size(cache), ==, HEADER_SIZE + 9);
+	assert_miss(cache, "INBOX", 3, 4);
+	g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+	g_assert_cmpuint(body_cache_size(cache), ==, 0);
+	commit_and_close(cache, "INBOX", 3, 4, "new body!", 9);
+	assert_hit(cache, "INBOX", 3, 4, "new body!", 9);
+
+	g_string_free(file, TRUE);
+	g_checksum_free(sum);
+	g_free(bodydir);
+	g_free(path);
+	body_cache_close(&cache);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* cache_max bounds what is written */
+
+#define MIB (1024 * 1024)
+#define SMALL_BODY (100 * 1024)
+#define SMALLS 5
+
+static uint64_t bytes_on_disk(const char *dir)
+{
+	char *tmp = g_build_filename(dir, "tmp", NULL);
+	uint64_t bytes = bytes_in_bodies(dir);
+
+	count_files(tmp, &bytes);
+	g_free(tmp);
+	return bytes;
+}
+
+static void commit_smalls(struct body_cache *cache, unsigned char **smalls)
+{
+	uint32_t uid;
+
+	for (uid = 1; uid <= SMALLS; uid++) {
+		smalls[uid - 1] = make_bytes(uid, SMALL_BODY);
+		commit_and_close(cache, "INBOX", 1, uid, smalls[uid - 1],
+				SMALL_BODY);
+	}
+}
+
+/* A body over half the bound is served once and pushes nothing out. */
+static void test_too_large(void)
+{
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, "alice", MIB);
+	unsigned char *smalls[SMALLS], *large;
+	struct body_cache_writer *writer;
+	struct body_cache_entry entry;
+	const size_t large_len = 900 * 1024;
+	GError *error = NULL;
+	uint64_t kept;
+	uint32_t uid;
+	char *path;
+
+	commit_smalls(cache, smalls);
+	kept = body_cache_size(cache);
+	g_assert_cmpuint(kept, ==, SMALLS * (HEADER_SIZE + SMALL_BODY));
+
+	large = make_bytes(99, large_len);
+	writer = body_cache_writer_new(cache, "INBOX", 1, large_len, &error);
+	g_assert_no_error(error);
+	write_chunked(writer, large, large_len, NULL, 0);
+	/* Not even its temp file has a name. */
+	g_assert_cmpuint(count_in(dir, "tmp"), ==, 0);
+	g_assert_true(body_cache_writer_commit(&writer, 9, &entry, &error));
+	g_assert_no_error(error);
+	assert_entry(&entry, large, large_len);
+
+	/* Not kept, not counted, and nothing else went for it. */
+	path = key_path(cache, "INBOX", 1, 9);
+	g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+	assert_miss(cache, "INBOX", 1, 9);
+	g_assert_cmpuint(body_cache_size(cache), ==, kept);
+	g_assert_cmpuint(bytes_on_disk(dir), ==, kept);
+	for (uid = 1; uid <= SMALLS; uid++)
+		assert_hit(cache, "INBOX", 1, uid, smalls[uid - 1],
+				SMALL_BODY);
+	/* The fd still reads it after all that. */
+	assert_entry(&entry, large, large_len);
+	close(entry.fd);
+	g_assert_cmpuint(count_in(dir, "tmp"), ==, 0);
+
+	/* Failures and aborts of such a body leave nothing either. */
+	writer = body_cache_writer_new(cache, "INBOX", 1, large_len, &error);
+	g_assert_no_error(error);
+	write_chunked(writer, large, 1000, NULL, 0);
+	g_assert_false(body_cache_writer_commit(&writer, 9, &entry, &error));
+	g_assert_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_SHORT);
+	g_clear_error(&error);
+	writer = body_cache_writer_new(cache, "INBOX", 1, large_len, &error);
+	g_assert_no_error(error);
+	body_cache_writer_abort(&writer);
+	g_assert_cmpuint(bytes_on_disk(dir), ==, kept);
+
+	/* Unbounded, the same body is kept. */
+	body_cache_close(&cache);
+	cache = open_cache(dir, "alice", 0);
+	commit_and_close(cache, "INBOX", 1, 9, large, large_len);
+	assert_hit(cache, "INBOX", 1, 9, large, large_len);
+
+	for (uid = 1; uid <= SMALLS; uid++)
+		g_free(smalls[uid - 1]);
+	g_free(large);
+	g_free(path);
+	body_cache_close(&cache);
+	remove_tree(dir);
+	g_free(dir);
+}
+
+/* Bodies being written count toward the bound from their first byte. */
+static void test_pending_counted(void)
+{
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, "alice", MIB);
+	unsigned char *smalls[SMALLS], *a, *b;
+	struct body_cache_writer *wa, *wb, *wc;
+	struct body_cache_entry entry;
+	const size_t alen = 450 * 1024, blen = 300 * 1024;
+	GError *error = NULL;
+	uint32_t uid;
+	int i;
+
+	commit_smalls(cache, smalls);
+	a = make_bytes(101, alen);
+	b = make_bytes(102, blen);
+
+	/* Kept, plus both in flight, would be 1.2 MiB. */
+	wa = body_cache_writer_new(cache, "INBOX", 1, alen, &error);
+	g_assert_no_error(error);
+	write_chunked(wa, a, alen, NULL, 0);
+	wb = body_cache_writer_new(cache, "INBOX", 1, blen, &error);
+	g_assert_no_error(error);
+	write_chunked(wb, b, blen, NULL, 0);
+	g_assert_cmpuint(count_in(dir, "tmp"), ==, 2);
+	g_assert_cmpuint(bytes_on_disk(dir), <=, MIB);
+
+	g_assert_true(body_cache_writer_commit(&wa, 20, &entry, &error));
+	g_assert_no_error(error);
+	close(entry.fd);
+	g_assert_true(body_cache_writer_commit(&wb, 21, &entry, &error));
+	g_assert_no_error(error);
+	close(entry.fd);
+	g_assert_cmpuint(bytes_on_disk(dir), <=, MIB);
+	g_assert_cmpuint(body_cache_size(cache), ==, bytes_in_bodies(dir));
+
+	/* Writers that end without a body give their room back: several
+	 * of them come and go, and nothing more is evicted. */
+	for (i = 0; i < 4; i++) {
+		wc = body_cache_writer_new(cache, "INBOX", 1, 10, &error);
+		g_assert_no_error(error);
+		body_cache_writer_abort(&wc);
+		wc = body_cache_writer_new(cache, "INBOX", 1, 10, &error);
+		g_assert_no_error(error);
+		g_assert_false(body_cache_writer_commit(&wc, 22, &entry,
+					&error));
+		g_clear_error(&error);
+	}
+	commit_and_close(cache, "INBOX", 1, 23, "x", 1);
+	assert_hit(cache, "INBOX", 1, 20, a, alen);
+	assert_hit(cache, "INBOX", 1, 21, b, blen);
+	g_assert_cmpuint(body_cache_size(cache), ==, bytes_in_bodies(dir));
+
+	for (uid = 1; uid <= SMALLS; uid++)
+		g_free(smalls[uid - 1]);
+	g_free(a);
+	g_free(b);
+	body_cache_close(&cache);
 	remove_tree(dir);
 	g_free(dir);
 }
@@ -1050,6 +1466,12 @@ int main(int argc, char **argv)
 	g_test_add_func("/cache/drop-stale", test_drop_stale);
 	g_test_add_func("/cache/lru", test_lru);
 	g_test_add_func("/cache/stale-tmp", test_stale_tmp);
+	g_test_add_func("/cache/power-cut", test_power_cut);
+	g_test_add_func("/cache/verified-once", test_verified_once);
+	g_test_add_func("/cache/checksum", test_checksum);
+	g_test_add_func("/cache/format-1", test_format_1);
+	g_test_add_func("/cache/too-large", test_too_large);
+	g_test_add_func("/cache/pending-counted", test_pending_counted);
 	g_test_add_func("/cache/threads", test_threads);
 	g_test_add_func("/cache/threads-evicting", test_threads_evicting);
 	return g_test_run();

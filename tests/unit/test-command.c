@@ -215,24 +215,14 @@ static GString *wire(const struct imap_command *cmd)
 	return out;
 }
 
-/* What the session's trace shows. */
+/* What the session's trace shows, all lines of it run together. */
 static GString *trace(const struct imap_command *cmd)
 {
 	GString *out = g_string_new(NULL);
 	size_t n = imap_command_part_count(cmd);
 
-	for (size_t i = 0; i < n; i++) {
-		const struct imap_command_part *p = imap_command_part(cmd, i);
-
-		if (p->kind == IMAP_PART_LITERAL)
-			g_string_append_printf(out, "<%s literal>",
-					p->secret ? "secret" : "a");
-		else if (p->secret)
-			g_string_append(out, "<redacted>");
-		else
-			g_string_append_len(out, p->data->str,
-					(gssize)p->data->len);
-	}
+	for (size_t i = 0; i < n; i++)
+		imap_command_show_part(out, cmd, i);
 	return out;
 }
 
@@ -451,8 +441,8 @@ static void test_secret_quoted(void)
 	imap_command_free(&cmd);
 }
 
-/* A secret sent as a literal: the literal is secret, its "{n}" header is
- * not, and nothing of the secret is outside a secret part. */
+/* A secret sent as a literal: the literal and its "{n}" header are
+ * secret, and nothing of the secret is outside a secret part. */
 static void test_secret_literal(void)
 {
 	static const char pw[] = "p\xc3\xa4ss\nword";
@@ -471,11 +461,10 @@ static void test_secret_literal(void)
 	g_assert_cmpint(last->kind, ==, IMAP_PART_LITERAL);
 	g_assert_true(last->secret);
 	g_assert_cmpmem(last->data->str, last->data->len, pw, sizeof(pw) - 1);
-	/* the header is shown, so a trace tells how long the literal was */
+	/* the header is secret too: a trace does not tell the length */
 	t = trace(cmd);
-	g_assert_true(g_str_has_prefix(t->str, "LOGIN \"alice\" "));
-	g_assert_true(g_str_has_suffix(t->str, "{10}<secret literal>"));
-	g_assert_null(strstr(t->str, "ss"));
+	g_assert_cmpstr(t->str, ==,
+			"LOGIN \"alice\" <redacted><secret literal>");
 	g_string_free(t, TRUE);
 	imap_command_free(&cmd);
 }
@@ -547,6 +536,113 @@ static void test_secret_mixed(void)
 	imap_command_free(&cmd);
 }
 
+/*
+ * Whatever the secret, the trace shows one of two fixed texts: nothing in
+ * it depends on the secret's bytes or length (no "{23}", no "23 bytes").
+ */
+static void test_secret_length_hidden(void)
+{
+	static const struct {
+		const char *pw;
+		size_t len;
+		bool literal;
+	} cases[] = {
+		{ S("s3cr3t-\"pass\\word\"-23"), false },
+		{ S("p\xc3\xa4ssw\xc3\xb6rd-of-23-bytes"), true },
+		{ S("pass\nword-of-23-bytes"), true },
+		{ S("short"), false },
+		{ S("\xc3\xa4"), true },
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		struct imap_command *cmd = imap_command_new("LOGIN");
+		const char *want = cases[i].literal ?
+			"LOGIN \"alice\" <redacted><secret literal>" :
+			"LOGIN \"alice\" <redacted>";
+		GString *t;
+
+		imap_command_append_string(cmd, S("alice"), false, false);
+		imap_command_append_string(cmd, cases[i].pw, cases[i].len,
+				false, true);
+		t = trace(cmd);
+		if (strcmp(t->str, want) != 0)
+			fail("#%zu: trace \"%s\", want \"%s\"", i, t->str,
+					want);
+		g_string_free(t, TRUE);
+		imap_command_free(&cmd);
+	}
+}
+
+/*
+ * Every part that holds a secret is allocated at its final size before a
+ * byte of the secret is written: one that grew by reallocation would have
+ * left pieces of the secret in the blocks it gave up.  GString rounds what
+ * it allocates itself up to a power of two, so a part that grew (or was
+ * sized by GString) shows allocated_len != len + 1.
+ */
+static void test_secret_sized_exactly(void)
+{
+	static const size_t lengths[] = { 1, 5, 23, 63, 64, 100, 300, 4096 };
+
+	for (size_t i = 0; i < G_N_ELEMENTS(lengths); i++) {
+		for (int form = 0; form < 3; form++) {
+			size_t len = lengths[i];
+			char *pw = g_malloc(len);
+			struct imap_command *cmd = imap_command_new("LOGIN");
+
+			/* quoted with escapes, a literal, a SASL atom */
+			for (size_t k = 0; k < len; k++)
+				pw[k] = "ab\"\\cd"[k % 6];
+			if (form == 1)
+				pw[len / 2] = '\n';
+			imap_command_append_string(cmd, S("alice"), false,
+					false);
+			if (form == 2) {
+				char *atom = g_strndup(pw, len);
+
+				g_strdelimit(atom, "\"\\", 'x');
+				imap_command_append_secret_atom(cmd, atom);
+				g_free(atom);
+			} else {
+				imap_command_append_string(cmd, pw, len,
+						false, true);
+			}
+			for (size_t k = 0; k < imap_command_part_count(cmd);
+					k++) {
+				const struct imap_command_part *p =
+					imap_command_part(cmd, k);
+
+				if (p->secret && p->data->allocated_len !=
+						p->data->len + 1)
+					fail("len %zu form %d part %zu: %zu "
+							"bytes allocated for "
+							"%zu", len, form, k,
+							p->data->allocated_len,
+							p->data->len);
+			}
+			imap_command_free(&cmd);
+			g_free(pw);
+		}
+	}
+}
+
+/* imap_quote_string() into a string that has to grow keeps what was there
+ * and adds exactly the quoted form. */
+static void test_quote_grows(void)
+{
+	GString *out = g_string_new("x");
+	GString *want = g_string_new("x");
+
+	for (int i = 0; i < 200; i++) {
+		g_assert_true(imap_quote_string(out, S("a\"b\\c"), false));
+		g_string_append(want, "\"a\\\"b\\\\c\"");
+		g_assert_cmpuint(out->len, <, out->allocated_len);
+	}
+	g_assert_cmpstr(out->str, ==, want->str);
+	g_string_free(out, TRUE);
+	g_string_free(want, TRUE);
+}
+
 static void test_part_stability(void)
 {
 	struct imap_command *cmd = imap_command_new("A");
@@ -588,6 +684,11 @@ int main(int argc, char **argv)
 			test_secret_literal_then_more);
 	g_test_add_func("/command/secret/atom", test_secret_atom);
 	g_test_add_func("/command/secret/mixed", test_secret_mixed);
+	g_test_add_func("/command/secret/length-hidden",
+			test_secret_length_hidden);
+	g_test_add_func("/command/secret/sized-exactly",
+			test_secret_sized_exactly);
+	g_test_add_func("/command/quote/grows", test_quote_grows);
 	g_test_add_func("/command/parts/stable", test_part_stability);
 	return g_test_run();
 }

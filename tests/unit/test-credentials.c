@@ -220,6 +220,20 @@ static const struct passcmd_case passcmd_cases[] = {
 	{ "yes", NULL, CREDENTIALS_ERROR_COMMAND, "more than 64 KiB" },
 };
 
+/* Long enough never to be reached by a command that works. */
+#define PASSCMD_TIMEOUT_MS	(10 * 1000)
+
+static char *run_passcmd(const char *command, GError **error)
+{
+	return credentials_run_passcmd(command, NULL, PASSCMD_TIMEOUT_MS,
+				       error);
+}
+
+static gint64 elapsed_ms(gint64 start)
+{
+	return (g_get_monotonic_time() - start) / 1000;
+}
+
 static void test_passcmd_table(void)
 {
 	size_t i;
@@ -230,7 +244,7 @@ static void test_passcmd_table(void)
 		char *secret;
 
 		g_test_message("command %s", c->command);
-		secret = credentials_run_passcmd(c->command, &error);
+		secret = run_passcmd(c->command, &error);
 		if (c->secret) {
 			g_assert_no_error(error);
 			g_assert_cmpstr(secret, ==, c->secret);
@@ -253,12 +267,151 @@ static void test_passcmd_fds(void)
 	 * command; "ls" itself holds one for the directory. */
 	fd = open("/dev/null", O_RDONLY);
 	g_assert_cmpint(fd, >=, 0);
-	secret = credentials_run_passcmd(
-		"exec ls /proc/self/fd | tr '\\n' ' '", &error);
+	secret = run_passcmd("exec ls /proc/self/fd | tr '\\n' ' '", &error);
 	g_assert_no_error(error);
 	g_assert_cmpstr(secret, ==, "0 1 2 3 ");
 	credentials_secret_free(secret);
 	close(fd);
+}
+
+/* True when the process is gone within 3 s (reaped, or a zombie of some
+ * other parent). */
+static bool process_gone(pid_t pid)
+{
+	gint64 until = g_get_monotonic_time() + 3 * G_USEC_PER_SEC;
+	char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+	bool gone = false;
+	char *stat;
+
+	while (!gone && g_get_monotonic_time() < until) {
+		if (!g_file_get_contents(path, &stat, NULL, NULL)) {
+			gone = true;
+		} else {
+			const char *end = strrchr(stat, ')');
+
+			gone = end && end[1] == ' ' && end[2] == 'Z';
+			g_free(stat);
+		}
+		if (!gone)
+			g_usleep(10000);
+	}
+	g_free(path);
+	return gone;
+}
+
+/* The pid a command wrote to tmpdir/name (then removed). */
+static pid_t read_pid_file(const char *name)
+{
+	char *path = g_build_filename(tmpdir, name, NULL);
+	char *text = NULL;
+	pid_t pid;
+
+	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+	pid = (pid_t)atoi(text);
+	g_assert_cmpint(pid, >, 1);
+	g_unlink(path);
+	g_free(path);
+	g_free(text);
+	return pid;
+}
+
+static void test_passcmd_background_child(void)
+{
+	/* Each leaves a sleep holding the output pipe open; its stderr
+	 * goes elsewhere so that it holds nothing of the test runner's. */
+	static const char *const commands[] = {
+		"sleep 30 2>/dev/null & echo $! >@; echo pw-bg",
+		"echo pw-bg; sleep 30 2>/dev/null & echo $! >@",
+		"(sleep 30 2>/dev/null & echo $! >@); echo pw-bg",
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
+		char *path = g_build_filename(tmpdir, "bg-pid", NULL);
+		char **parts = g_strsplit(commands[i], "@", -1);
+		char *command = g_strjoinv(path, parts);
+		GError *error = NULL;
+		char *secret;
+		gint64 start;
+		pid_t bg;
+
+		g_test_message("command %s", command);
+		start = g_get_monotonic_time();
+		secret = run_passcmd(command, &error);
+		g_assert_no_error(error);
+		g_assert_cmpstr(secret, ==, "pw-bg");
+		/* Not the sleep's 30 s, nor the 10 s bound. */
+		g_assert_cmpint(elapsed_ms(start), <, 2000);
+		credentials_secret_free(secret);
+		bg = read_pid_file("bg-pid");
+		kill(bg, SIGKILL);
+		g_strfreev(parts);
+		g_free(command);
+		g_free(path);
+	}
+}
+
+static void test_passcmd_deadline(void)
+{
+	char *path = g_build_filename(tmpdir, "pid", NULL);
+	char *command;
+	GError *error = NULL;
+	gint64 start, ms;
+	pid_t pid;
+
+	/* Never prints, never ends (as a pinentry nobody answers). */
+	command = g_strdup_printf("echo $$ >%s; exec sleep 30", path);
+	start = g_get_monotonic_time();
+	g_assert_null(credentials_run_passcmd(command, NULL, 300, &error));
+	ms = elapsed_ms(start);
+	g_assert_cmpint(ms, >=, 300);
+	g_assert_cmpint(ms, <, 2000);
+	check_error(error, CREDENTIALS_ERROR_COMMAND,
+		    "password command did not finish within 300 ms");
+	g_assert_null(strchr(error->message, '\n'));
+	g_clear_error(&error);
+	/* Killed and reaped, not left behind. */
+	pid = read_pid_file("pid");
+	g_assert_true(process_gone(pid));
+	g_free(command);
+
+	/* Output closed, but still running: the bound holds as well. */
+	command = g_strdup("echo pw; exec >&-; exec sleep 30");
+	start = g_get_monotonic_time();
+	g_assert_null(credentials_run_passcmd(command, NULL, 1000, &error));
+	g_assert_cmpint(elapsed_ms(start), <, 3000);
+	check_error(error, CREDENTIALS_ERROR_COMMAND, "within 1 s");
+	g_clear_error(&error);
+	g_free(command);
+	g_free(path);
+}
+
+static void test_passcmd_workdir(void)
+{
+	char *sub = g_build_filename(tmpdir, "work dir", NULL);
+	char *missing = g_build_filename(tmpdir, "missing", NULL);
+	char *want, *secret;
+	GError *error = NULL;
+
+	g_assert_cmpint(g_mkdir(sub, 0700), ==, 0);
+	secret = credentials_run_passcmd("pwd -P", sub, PASSCMD_TIMEOUT_MS,
+					 &error);
+	g_assert_no_error(error);
+	want = realpath(sub, NULL);
+	g_assert_cmpstr(secret, ==, want);
+	credentials_secret_free(secret);
+	free(want);
+
+	/* A working directory that is gone: said as such, not as "exit
+	 * status 127". */
+	g_assert_null(credentials_run_passcmd("echo pw", missing,
+					      PASSCMD_TIMEOUT_MS, &error));
+	check_error(error, CREDENTIALS_ERROR_COMMAND, "cannot change to");
+	g_assert_nonnull(strstr(error->message, missing));
+	g_clear_error(&error);
+
+	g_rmdir(sub);
+	g_free(sub);
+	g_free(missing);
 }
 
 static void test_secret_free_null(void)
@@ -479,6 +632,11 @@ int main(int argc, char **argv)
 	g_test_add_func("/credentials/passfile/long", test_passfile_long);
 	g_test_add_func("/credentials/passcmd/table", test_passcmd_table);
 	g_test_add_func("/credentials/passcmd/fds", test_passcmd_fds);
+	g_test_add_func("/credentials/passcmd/background-child",
+			test_passcmd_background_child);
+	g_test_add_func("/credentials/passcmd/deadline",
+			test_passcmd_deadline);
+	g_test_add_func("/credentials/passcmd/workdir", test_passcmd_workdir);
 	g_test_add_func("/credentials/secret-free-null",
 			test_secret_free_null);
 	g_test_add_func("/credentials/prompt/no-terminal",

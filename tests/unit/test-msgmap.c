@@ -2,12 +2,15 @@
 /*
  * Sequence numbers -> UIDs: scripted sequences of SELECT/EXISTS/FETCH/
  * EXPUNGE checked against the whole map after every step, a random
- * sequence checked against a plain model, and the hostile counts that must
- * make the map give up instead of allocating gigabytes.
+ * sequence checked against a plain model, the hostile counts that must
+ * make the map give up, and the costs: memory that follows the UIDs learnt
+ * rather than the count claimed, and expunges that do not move the rest.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <glib.h>
 
@@ -339,7 +342,8 @@ static void test_hostile_count(void)
 		g_assert_cmpint(rss_kb() - before, <, 32 * 1024);
 }
 
-/* Up to the cap the map still works (64 MB: the largest it may get). */
+/* Up to the cap the map still works, and a count costs nothing by
+ * itself. */
 static void test_count_at_cap(void)
 {
 	const uint32_t cap = 16u * 1024 * 1024;
@@ -347,6 +351,8 @@ static void test_count_at_cap(void)
 
 	msgmap_reset(map, 0);
 	msgmap_learn(map, cap, 4242);
+	g_assert_cmpuint(msgmap_count(map), ==, cap);
+	g_assert_cmpuint(msgmap_memory(map), <, 1024);
 	g_assert_cmpuint(msgmap_uid(map, cap), ==, 4242);
 	g_assert_cmpuint(msgmap_uid(map, cap - 1), ==, 0);
 	g_assert_cmpuint(msgmap_uid(map, cap + 1), ==, 0);
@@ -358,6 +364,203 @@ static void test_count_at_cap(void)
 	msgmap_free(&map);
 }
 
+/*
+ * "* 16777216 EXISTS" (as a SELECT's answer or unsolicited) and a FETCH
+ * at the far end: the map holds a few hundred bytes, not 64 MiB, and
+ * still renumbers right.
+ */
+static void test_huge_count_is_cheap(void)
+{
+	const uint32_t big = 16u * 1024 * 1024;
+	struct msgmap *map = msgmap_new();
+
+	msgmap_reset(map, big);
+	g_assert_cmpuint(msgmap_count(map), ==, big);
+	g_assert_cmpuint(msgmap_memory(map), <, 1024);
+	msgmap_reset(map, 3);
+	msgmap_learn(map, 1, 11);
+	msgmap_learn(map, 3, 33);
+	msgmap_set_count(map, big);
+	msgmap_learn(map, big, 99);
+	msgmap_learn(map, big / 2, 55);
+	g_assert_cmpuint(msgmap_memory(map), <, 1024);
+	g_assert_cmpuint(msgmap_uid(map, 3), ==, 33);
+	g_assert_cmpuint(msgmap_uid(map, big / 2), ==, 55);
+	g_assert_cmpuint(msgmap_uid(map, big), ==, 99);
+	/* an unknown message leaving renumbers everything after it */
+	g_assert_cmpuint(msgmap_expunge(map, 2), ==, 0);
+	g_assert_cmpuint(msgmap_uid(map, 2), ==, 33);
+	g_assert_cmpuint(msgmap_uid(map, big / 2 - 1), ==, 55);
+	g_assert_cmpuint(msgmap_uid(map, big - 1), ==, 99);
+	g_assert_cmpuint(msgmap_uid(map, big), ==, 0);
+	g_assert_cmpuint(msgmap_expunge(map, big - 1), ==, 99);
+	g_assert_cmpuint(msgmap_count(map), ==, big - 2);
+	/* the same count again (a NOOP's EXISTS) costs nothing either */
+	for (int i = 0; i < 1000; i++)
+		msgmap_set_count(map, big - 2);
+	g_assert_cmpuint(msgmap_memory(map), <, 1024);
+	msgmap_free(&map);
+}
+
+/*
+ * Emptying a large Trash: every message known, then "* 1 EXPUNGE" for
+ * each.  A map that moves everything after the expunged number takes
+ * minutes for this (and the test runner's timeout fails it); renumbering
+ * in O(log n) takes well under a second.
+ */
+static void test_expunge_front_fast(void)
+{
+	const uint32_t n = 4000000;
+	struct msgmap *map = msgmap_new();
+	clock_t start = clock();
+	size_t full;
+
+	msgmap_reset(map, n);
+	for (uint32_t seq = 1; seq <= n; seq++)
+		msgmap_learn(map, seq, seq * 2);
+	full = msgmap_memory(map);
+	/* about 4 bytes a UID, and never a multiple of it */
+	g_assert_cmpuint(full, <, (size_t)n * 6);
+	for (uint32_t i = 1; i <= n; i++) {
+		uint32_t uid = msgmap_expunge(map, 1);
+
+		if (uid != i * 2) {
+			fail("expunge %u gave UID %u, want %u", i, uid, i * 2);
+			break;
+		}
+		if (i % 4096 == 0 && msgmap_uid(map, n - i) != n * 2) {
+			fail("after %u expunges, the last is %u", i,
+					msgmap_uid(map, n - i));
+			break;
+		}
+	}
+	g_assert_cmpuint(msgmap_count(map), ==, 0);
+	g_assert_cmpuint(msgmap_memory(map), <, 1024);
+	/* CPU time, so that a loaded machine does not matter; generous:
+	 * this is about a second even under ASan */
+	g_assert_cmpfloat((double)(clock() - start) / CLOCKS_PER_SEC, <,
+			20.0);
+
+	/* and from the back, and the middle */
+	msgmap_reset(map, 0);
+	for (uint32_t seq = 1; seq <= 100000; seq++)
+		msgmap_learn(map, seq, seq);
+	for (uint32_t left = 100000; left > 0; left--) {
+		uint32_t seq = left % 2 ? left : (left + 1) / 2;
+		uint32_t want = msgmap_uid(map, seq);
+
+		g_assert_cmpuint(msgmap_expunge(map, seq), ==, want);
+		g_assert_cmpuint(want, !=, 0);
+	}
+	g_assert_cmpuint(msgmap_memory(map), <, 1024);
+	msgmap_free(&map);
+}
+
+/*
+ * Larger random runs than test_random_model, so that blocks fill, split
+ * and empty, sparse UIDs sit far apart in long gaps, and counts jump: each
+ * step is checked at the numbers it touched and around them, and the whole
+ * map against the model every so often.  Memory must follow the UIDs
+ * learnt, never the count.
+ */
+static void check_all(const struct msgmap *map, const GArray *model,
+		int round, int step, bool *ok)
+{
+	if (msgmap_count(map) != model->len) {
+		fail("round %d step %d: count %u, want %u", round, step,
+				msgmap_count(map), model->len);
+		*ok = false;
+		return;
+	}
+	for (uint32_t s = 1; s <= model->len; s++) {
+		uint32_t want = g_array_index(model, uint32_t, s - 1);
+
+		if (msgmap_uid(map, s) != want) {
+			fail("round %d step %d: seq %u -> %u, want %u", round,
+					step, s, msgmap_uid(map, s), want);
+			*ok = false;
+			return;
+		}
+	}
+}
+
+static void test_random_large(void)
+{
+	for (int round = 0; round < 20; round++) {
+		struct msgmap *map = msgmap_new();
+		GArray *model = g_array_new(FALSE, TRUE, sizeof(uint32_t));
+		uint32_t count = (uint32_t)g_test_rand_int_range(0, 5000);
+		/* how the round learns: densely (a listing), in sparse
+		 * runs, or anywhere */
+		int style = round % 3;
+		size_t learnt = 0;
+		bool ok = true;
+
+		msgmap_reset(map, count);
+		g_array_set_size(model, count);
+		for (int step = 0; step < 6000 && ok; step++) {
+			int what = g_test_rand_int_range(0, 100);
+			gint32 len = (gint32)model->len;
+			uint32_t seq;
+
+			if (what < 55) {
+				uint32_t uid = (uint32_t)g_test_rand_int();
+
+				if (style == 0)
+					seq = (uint32_t)(step % (len + 1)) + 1;
+				else if (style == 1)
+					seq = (uint32_t)g_test_rand_int_range(
+							0, len / 40 + 2) * 40 +
+						(uint32_t)(step % 3);
+				else
+					seq = (uint32_t)g_test_rand_int_range(
+							0, len + 20);
+				msgmap_learn(map, seq, uid);
+				if (seq == 0)
+					continue;
+				learnt++;
+				if (seq > model->len)
+					g_array_set_size(model, seq);
+				g_array_index(model, uint32_t, seq - 1) = uid;
+			} else if (what < 95) {
+				uint32_t want = 0;
+
+				seq = (uint32_t)g_test_rand_int_range(0,
+						len + 2);
+				if (seq >= 1 && seq <= model->len) {
+					want = g_array_index(model, uint32_t,
+							seq - 1);
+					g_array_remove_index(model, seq - 1);
+				}
+				if (msgmap_expunge(map, seq) != want) {
+					fail("round %d step %d: expunge %u",
+							round, step, seq);
+					ok = false;
+				}
+			} else {
+				uint32_t n = (uint32_t)g_test_rand_int_range(
+						len / 2, len + 3000);
+
+				msgmap_set_count(map, n);
+				g_array_set_size(model, n);
+			}
+			if (step % 500 == 0)
+				check_all(map, model, round, step, &ok);
+			/* a node and a few entries per UID ever learnt (or
+			 * per EXISTS), whatever the count */
+			if (msgmap_memory(map) > 1024 + (learnt + step) * 160) {
+				fail("round %d step %d: %zu bytes for %zu "
+						"UIDs", round, step,
+						msgmap_memory(map), learnt);
+				ok = false;
+			}
+		}
+		check_all(map, model, round, -1, &ok);
+		g_array_free(model, TRUE);
+		msgmap_free(&map);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -366,5 +569,10 @@ int main(int argc, char **argv)
 	g_test_add_func("/msgmap/random", test_random_model);
 	g_test_add_func("/msgmap/hostile-count", test_hostile_count);
 	g_test_add_func("/msgmap/count-at-cap", test_count_at_cap);
+	g_test_add_func("/msgmap/huge-count-is-cheap",
+			test_huge_count_is_cheap);
+	g_test_add_func("/msgmap/expunge-front-fast",
+			test_expunge_front_fast);
+	g_test_add_func("/msgmap/random-large", test_random_large);
 	return g_test_run();
 }

@@ -2,8 +2,8 @@
 /*
  * Mailbox name parts <-> directory names: table of raw parts and the names
  * they are shown as (both directions, both charsets), displays that must be
- * refused, the round-trip property on random parts, splitting and message
- * file names.
+ * refused, the round-trip property on random parts, names that can be file
+ * names as they are shown unchanged, splitting and message file names.
  */
 #include <string.h>
 
@@ -27,9 +27,43 @@ static const struct display_case display_cases[] = {
 	{ NAMES_MUTF7, "Sent Items", 0, "Sent Items" },
 	{ NAMES_MUTF7, " lead and trail ", 0, " lead and trail " },
 	{ NAMES_MUTF7, "&2D3c5w- Mail", 0, "\U0001F4E7 Mail" },
-	{ NAMES_MUTF7, "a%b", 0, "a%25b" },
-	{ NAMES_MUTF7, "%", 0, "%25" },
+	/* '%' is "%25" only where it would read as an escape */
+	{ NAMES_MUTF7, "a%b", 0, "a%b" },
+	{ NAMES_MUTF7, "100% done", 0, "100% done" },
+	{ NAMES_MUTF7, "50%", 0, "50%" },
+	{ NAMES_MUTF7, "%%", 0, "%%" },
+	{ NAMES_MUTF7, "% ", 0, "% " },
+	{ NAMES_MUTF7, "%2", 0, "%2" },
+	{ NAMES_MUTF7, "%F", 0, "%F" },
+	{ NAMES_MUTF7, "%FG", 0, "%FG" },
+	{ NAMES_MUTF7, "%AOQ", 0, "%AOQ" },
+	{ NAMES_MUTF7, "a%2f", 0, "a%2f" },		/* lower case */
+	{ NAMES_MUTF7, "%ff", 0, "%ff" },
+	{ NAMES_MUTF7, "%41", 0, "%2541" },
+	{ NAMES_MUTF7, "%ABC", 0, "%25ABC" },
+	{ NAMES_MUTF7, "%25", 0, "%2525" },
+	{ NAMES_MUTF7, "%2E", 0, "%252E" },
+	{ NAMES_MUTF7, "%00", 0, "%2500" },		/* apart from NUL */
+	{ NAMES_MUTF7, "%%41", 0, "%%2541" },
+	{ NAMES_MUTF7, "%4711.eml", 0, "%254711.eml" },
+	{ NAMES_MUTF7, "4711.eml%", 0, "4711.eml%" },
+	{ NAMES_MUTF7, "%.", 0, "%." },
+	{ NAMES_MUTF7, "%", 0, "%25" },		/* "%" is "" */
 	{ NAMES_MUTF7, "a%2Fb", 0, "a%252Fb" },
+	/* a '%' before an escape is followed by '%': it stays */
+	{ NAMES_MUTF7, "%/", 0, "%%2F" },
+	{ NAMES_MUTF7, "%A/", 0, "%A%2F" },
+	{ NAMES_MUTF7, "%/%41", 0, "%%2F%2541" },
+	{ NAMES_MUTF7, "%/x", 0, "%%2Fx" },
+	{ NAMES_MUTF7, "&AOQ", 0, "%26AOQ" },		/* unterminated */
+	{ NAMES_MUTF7, "&AOQ-%41", 0, "ä%2541" },
+	{ NAMES_MUTF7, "&AOQ-%&AOQ-", 0, "ä%ä" },
+	{ NAMES_MUTF7, "%&AOQ-", 0, "%ä" },
+	{ NAMES_MUTF7, "%&-", 0, "%&" },
+	{ NAMES_MUTF7, "%&", 0, "%%26" },		/* unterminated */
+	{ NAMES_MUTF7, "%\377", 0, "%%FF" },
+	{ NAMES_MUTF7, "%41\377", 0, "%2541%FF" },
+	{ NAMES_MUTF7, "\377%", 0, "%FF%" },
 	{ NAMES_MUTF7, "a/b", 0, "a%2Fb" },	/* delimiter is '.' */
 	{ NAMES_MUTF7, "/", 0, "%2F" },
 	{ NAMES_MUTF7, "&ZeU-/&ZeU-", 0, "日%2F日" },
@@ -61,7 +95,18 @@ static const struct display_case display_cases[] = {
 	{ NAMES_UTF8, "Tom & Jerry", 0, "Tom & Jerry" },
 	{ NAMES_UTF8, "Sent Items", 0, "Sent Items" },
 	{ NAMES_UTF8, "\U0001F4E7 Mail", 0, "\U0001F4E7 Mail" },
-	{ NAMES_UTF8, "a%b", 0, "a%25b" },
+	{ NAMES_UTF8, "a%b", 0, "a%b" },
+	{ NAMES_UTF8, "100% done", 0, "100% done" },
+	{ NAMES_UTF8, "50%", 0, "50%" },
+	{ NAMES_UTF8, "%%", 0, "%%" },
+	{ NAMES_UTF8, "a%2f", 0, "a%2f" },
+	{ NAMES_UTF8, "%", 0, "%25" },
+	{ NAMES_UTF8, "%41", 0, "%2541" },
+	{ NAMES_UTF8, "%ä", 0, "%ä" },
+	{ NAMES_UTF8, "%C3%A4", 0, "%25C3%25A4" },
+	{ NAMES_UTF8, "%&", 0, "%&" },
+	{ NAMES_UTF8, "%/", 0, "%%2F" },
+	{ NAMES_UTF8, "\377%41", 0, "%FF%2541" },
 	{ NAMES_UTF8, "a/b", 0, "a%2Fb" },
 	{ NAMES_UTF8, "a\tb", 0, "a\tb" },
 	{ NAMES_UTF8, ".", 0, "%2E" },
@@ -70,7 +115,7 @@ static const struct display_case display_cases[] = {
 	{ NAMES_UTF8, "4711.eml", 0, "4711%2Eeml" },
 	{ NAMES_UTF8, "&Jjo!", 0, "&Jjo!" },
 	{ NAMES_UTF8, "Entw\374rfe", 0, "Entw%FCrfe" },	/* Latin-1 */
-	{ NAMES_UTF8, "a&b/%\377", 0, "a%26b%2F%25%FF" },
+	{ NAMES_UTF8, "a&b/%\377", 0, "a%26b%2F%%FF" },
 	{ NAMES_UTF8, "\300\257", 0, "%C0%AF" },	/* overlong '/' */
 	{ NAMES_UTF8, "\355\240\200", 0, "%ED%A0%80" },	/* surrogate */
 	{ NAMES_UTF8, "a\000b", 3, "a%00b" },
@@ -130,6 +175,24 @@ static const struct part_case part_cases[] = {
 	{ "%", "", "" },
 	{ "%25", "%", "%" },
 	{ "%41", "A", "A" },			/* accepted, shown as "A" */
+	{ "a%25b", "a%b", "a%b" },		/* accepted, shown as "a%b" */
+	{ "%2500", "%00", "%00" },
+	{ "%%41", "%A", "%A" },			/* shown as "%A" */
+	{ "100% done", "100% done", "100% done" },
+	{ "50%", "50%", "50%" },
+	{ "%%", "%%", "%%" },
+	{ "a%", "a%", "a%" },
+	{ "%2", "%2", "%2" },
+	{ "%0", "%0", "%0" },
+	{ "%%25", "%%", "%%" },
+	{ "%zz", "%zz", "%zz" },
+	{ "%2f", "%2f", "%2f" },		/* lower case: no escape */
+	{ "%a0", "%a0", "%a0" },
+	{ "%G0", "%G0", "%G0" },
+	{ "% 1", "% 1", "% 1" },
+	{ "%%2F", "%/", "%/" },
+	{ "ä%ä", "&AOQ-%&AOQ-", "ä%ä" },
+	{ "%&", "%&-", "%&" },
 	{ "%26", "&", "&" },
 	{ "%26-", "&-", "&-" },
 	{ "&", "&-", "&" },
@@ -148,17 +211,11 @@ static const struct part_case part_cases[] = {
 	{ "a/b", NULL, NULL },
 	{ "/", NULL, NULL },
 	{ "%2F/", NULL, NULL },
-	{ "%2", NULL, NULL },
-	{ "a%", NULL, NULL },
-	{ "%%", NULL, NULL },
-	{ "%%25", NULL, NULL },
-	{ "%zz", NULL, NULL },
-	{ "%2f", NULL, NULL },			/* lower case */
-	{ "%a0", NULL, NULL },
-	{ "%G0", NULL, NULL },
-	{ "% 1", NULL, NULL },
-	{ "%00", NULL, NULL },
+	{ "%00", NULL, NULL },			/* no name holds a NUL */
 	{ "a%00b", NULL, NULL },
+	{ "%000", NULL, NULL },
+	{ "%%00", NULL, NULL },
+	{ "%2500%00", NULL, NULL },
 	{ "\377", NULL, NULL },			/* not UTF-8 */
 	{ "Entw\374rfe", NULL, NULL },
 };
@@ -196,6 +253,7 @@ static const char *const tokens[] = {
 	"&AGE-", "&AAk-", "&AAA-", "&U,BTFw-", "&AOR-", "AOQ", "2D3", ",", "+",
 	"=", "%25", "%2F", "%2E", "ä", "日", "\U0001F4E7", "\t", "\177",
 	"\303", "\244", "\200", "\377", "\355\240\200",
+	"%41", "%00", "%2", "%%", "F", "f", "AB", "eml", "%2f", "100% ",
 };
 
 static GString *random_part(void)
@@ -272,6 +330,77 @@ static void test_round_trip_short(void)
 	}
 	check_round_trip("", 0, NAMES_MUTF7);
 	check_round_trip("", 0, NAMES_UTF8);
+}
+
+/* Pieces of file names someone might type. */
+static const char *const display_tokens[] = {
+	"%", "%", "%%", "%25", "%41", "%2F", "%2E", "%00", "%2f", "%a", "%G",
+	"A", "F", "0", "2", "4711", ".", ".eml", "eml", "&", "&-", "&AOQ-", "-",
+	" ", "\t", "ä", "日", "\U0001F4E7", "100% done", "50%", "+", ",",
+};
+
+static GString *random_display(void)
+{
+	GString *s = g_string_new(NULL);
+	int n = g_test_rand_int_range(1, 7);
+
+	while (n-- > 0)
+		g_string_append(s, display_tokens[g_test_rand_int_range(0,
+					G_N_ELEMENTS(display_tokens))]);
+	return s;
+}
+
+static bool has_escape(const char *s)
+{
+	for (s = strchr(s, '%'); s != NULL; s = strchr(s + 1, '%')) {
+		if (g_ascii_isxdigit(s[1]) && !g_ascii_islower(s[1]) &&
+		    g_ascii_isxdigit(s[2]) && !g_ascii_islower(s[2]))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The contract of imapfs(1), "Names": a name that can be a file name as it
+ * is (not "", ".", "..", a message file name, or the mark "%" of the empty
+ * part, and holding no '/' and nothing that reads as an escape) stands for
+ * the server name that is shown as exactly that name.  Any other name that
+ * is accepted stands for a part that is shown and read back consistently.
+ */
+static void test_display_random(gconstpointer data)
+{
+	enum names_charset cs = (enum names_charset)GPOINTER_TO_INT(data);
+	unsigned i, unchanged = 0;
+
+	for (i = 0; i < 10000; i++) {
+		GString *s = random_display();
+		char *raw = names_display_to_part(s->str, cs);
+		bool plain = strcmp(s->str, "%") != 0 &&
+			strcmp(s->str, ".") != 0 &&
+			strcmp(s->str, "..") != 0 &&
+			!names_parse_message_file(s->str, NULL) &&
+			!has_escape(s->str);
+
+		if (plain) {
+			char *d = raw ? names_part_to_display(raw,
+					strlen(raw), cs) : NULL;
+
+			if (d == NULL || strcmp(d, s->str) != 0)
+				g_error("\"%s\" (%s) is \"%s\", shown \"%s\"",
+						s->str, charset_name(cs),
+						raw ? raw : "(null)",
+						d ? d : "(null)");
+			g_free(d);
+			unchanged++;
+		}
+		if (raw != NULL)
+			check_round_trip(raw, strlen(raw), cs);
+		g_free(raw);
+		g_string_free(s, TRUE);
+	}
+	/* the tokens must make both kinds likely */
+	g_assert_cmpuint(unchanged, >, 1000);
+	g_assert_cmpuint(unchanged, <, 9000);
 }
 
 struct split_case {
@@ -393,6 +522,10 @@ int main(int argc, char **argv)
 	g_test_add_data_func("/names/round-trip/random/utf8",
 			GINT_TO_POINTER(NAMES_UTF8), test_round_trip_random);
 	g_test_add_func("/names/round-trip/short", test_round_trip_short);
+	g_test_add_data_func("/names/display-random/mutf7",
+			GINT_TO_POINTER(NAMES_MUTF7), test_display_random);
+	g_test_add_data_func("/names/display-random/utf8",
+			GINT_TO_POINTER(NAMES_UTF8), test_display_random);
 	g_test_add_func("/names/split", test_split);
 	g_test_add_func("/names/message-file/parse", test_message_file);
 	g_test_add_func("/names/message-file/format",

@@ -7,6 +7,7 @@
  */
 #include <limits.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
@@ -374,7 +375,7 @@ static const struct refuse_case refuse_cases[] = {
 	{ "imap://host:-18446744073709551615", NULL },
 };
 
-static void check_refused(const struct imapfs_options *o, const char *what,
+static void check_refused(struct imapfs_options *o, const char *what,
 		const char *needle, const char *secret)
 {
 	struct store_account_config cfg;
@@ -402,6 +403,7 @@ static void check_refused(const struct imapfs_options *o, const char *what,
 	g_assert_null(cfg.cache_dir);
 	g_assert_null(cfg.session.host);
 	g_assert_null(cfg.session.user);
+	g_assert_null(cfg.session.workdir);
 	g_error_free(error);
 }
 
@@ -724,6 +726,83 @@ static void remove_config(char *path)
 	g_assert_cmpint(g_rmdir(dir), ==, 0);
 	g_free(dir);
 	g_free(path);
+}
+
+/*
+ * Relative paths mean what they meant where imapfs was started, from the
+ * command line as from the config file (the daemon changes to / when it
+ * detaches); that directory is also where commands run.
+ */
+static void test_resolve_relative_paths(void)
+{
+	char *start = g_get_current_dir();
+	char *dir = g_dir_make_tmp("test-options-cwd-XXXXXX", NULL);
+	char *here, *config, *path;
+	struct imapfs_options o;
+	struct store_account_config cfg;
+	GError *error = NULL;
+
+	g_assert_nonnull(dir);
+	g_assert_cmpint(g_chdir(dir), ==, 0);
+	here = realpath(".", NULL);
+	g_assert_nonnull(here);
+
+	opts_init(&o);
+	o.source = g_strdup("imaps://u@h");
+	o.cache_dir = g_strdup("cache");
+	o.cafile = g_strdup("./ca.pem");
+	o.cert = g_strdup("../certs/c.pem");
+	o.key = g_strdup("/abs/k.pem");
+	o.passfile = g_strdup("sub/pass");
+	g_assert_true(options_resolve(&o, &cfg, &error));
+	g_assert_no_error(error);
+	path = g_build_filename(here, "cache", NULL);
+	g_assert_cmpstr(cfg.cache_dir, ==, path);
+	g_free(path);
+	path = g_build_filename(here, ".", "ca.pem", NULL);
+	g_assert_cmpstr(cfg.session.tls.cafile, ==, path);
+	g_free(path);
+	path = g_build_filename(here, "..", "certs", "c.pem", NULL);
+	g_assert_cmpstr(cfg.session.tls.certfile, ==, path);
+	g_free(path);
+	g_assert_cmpstr(cfg.session.tls.keyfile, ==, "/abs/k.pem");
+	/* The password file is read from opts, later. */
+	path = g_build_filename(here, "sub", "pass", NULL);
+	g_assert_cmpstr(o.passfile, ==, path);
+	g_free(path);
+	g_assert_cmpstr(cfg.session.workdir, ==, here);
+	options_account_clear(&cfg);
+	options_clear(&o);
+
+	/* The same from the config file. */
+	config = write_config("[rel]\n"
+			      "url=imaps://u@h\n"
+			      "cache_dir=c2\n"
+			      "cafile=ca2.pem\n"
+			      "passfile=p2\n");
+	opts_init(&o);
+	o.source = g_strdup("rel");
+	g_assert_true(options_apply_config(&o, config, &error));
+	g_assert_true(options_resolve(&o, &cfg, &error));
+	g_assert_no_error(error);
+	path = g_build_filename(here, "c2", NULL);
+	g_assert_cmpstr(cfg.cache_dir, ==, path);
+	g_free(path);
+	path = g_build_filename(here, "ca2.pem", NULL);
+	g_assert_cmpstr(cfg.session.tls.cafile, ==, path);
+	g_free(path);
+	path = g_build_filename(here, "p2", NULL);
+	g_assert_cmpstr(o.passfile, ==, path);
+	g_free(path);
+	options_account_clear(&cfg);
+	options_clear(&o);
+	remove_config(config);
+
+	g_assert_cmpint(g_chdir(start), ==, 0);
+	g_assert_cmpint(g_rmdir(dir), ==, 0);
+	free(here);
+	g_free(dir);
+	g_free(start);
 }
 
 static void test_config_fills(void)
@@ -1130,6 +1209,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/options/resolve/auth", test_resolve_auth);
 	g_test_add_func("/options/resolve/unsupported",
 			test_resolve_unsupported);
+	g_test_add_func("/options/resolve/relative-paths",
+			test_resolve_relative_paths);
 	g_test_add_func("/options/resolve/other-values",
 			test_resolve_other_values);
 	g_test_add_func("/options/config/fills", test_config_fills);

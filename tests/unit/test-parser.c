@@ -358,7 +358,9 @@ static void check_one(const char *in, size_t len,
 	for (i = 0; i + 2 < n; i++)
 		g_assert_true(g_str_has_prefix(lines[i], "begin(") ||
 				g_str_has_prefix(lines[i], "end("));
-	g_assert_cmpstr(got + strlen(got) - strlen(want), ==, want);
+	/* a shorter transcript is simply wrong: show it whole */
+	g_assert_cmpstr(strlen(got) >= strlen(want) ?
+			got + strlen(got) - strlen(want) : got, ==, want);
 	g_strfreev(lines);
 	g_free(got);
 	g_free(want);
@@ -413,6 +415,14 @@ static const struct good status_responses[] = {
 	  "\\\\Seen \\\\Draft $Forwarded \\\\*)\" ((\\Answered \\Flagged "
 	  "\\Deleted \\Seen \\Draft $Forwarded \\*))] "
 	  "\"Flags permitted.\"" },
+	/* odd keywords in a response code still give its arguments */
+	{ S("* OK [PERMANENTFLAGS (\\Seen [Gmail]/Important k\x01 \\*)] "
+	    "Ok\r\n"),
+	  "* OK [PERMANENTFLAGS \"(\\\\Seen [Gmail]/Important k\\x01 "
+	  "\\\\*)\" ((\\Seen [Gmail]/Important k\\x01 \\*))] \"Ok\"" },
+	{ S("* OK [PERMANENTFLAGS (\\Seen [Gmail \\*)] Ok\r\n"),
+	  "* OK [PERMANENTFLAGS \"(\\\\Seen [Gmail \\\\*)\" "
+	  "((\\Seen [Gmail \\*))] \"Ok\"" },
 	{ S("* OK [UIDVALIDITY 3857529045] UIDs valid\r\n"),
 	  "* OK [UIDVALIDITY \"3857529045\" (3857529045)] \"UIDs valid\"" },
 	{ S("* OK [HIGHESTMODSEQ 715194045007] Highest\r\n"),
@@ -537,7 +547,24 @@ static const struct good data_responses[] = {
 	{ S("* X a\"b\"(c)d\r\n"), "* X (a \"b\" (c) d)" },
 	{ S("* X \xc3\xa4tom a{1}b ~x ~\r\n"),
 	  "* X (\\xc3\\xa4tom a{1}b ~x ~)" },
-	/* atoms with brackets run through spaces and parens */
+	/* control bytes are atom bytes: keywords carry them now and then */
+	{ S("* 1 FETCH (UID\x01 1)\r\n"), "* #1 FETCH ((UID\\x01 1))" },
+	{ S("* SEARCH 1\x7f \x01\x1f\r\n"),
+	  "* SEARCH (1\\x7f \\x01\\x1f)" },
+	{ S("* SEARCH 1\t2\r\n"), "* SEARCH (1\\x092)" },
+	/* keywords as servers and other clients set them: '[' and ']' are
+	 * ordinary bytes outside a fetch item's section */
+	{ S("* 1 FETCH (FLAGS (\\Seen [Gmail]/Important $label+foo "
+	    "Label/Sub \\* [Gmail a[b x]y ] [) UID 1)\r\n"),
+	  "* #1 FETCH ((FLAGS (\\Seen [Gmail]/Important $label+foo "
+	  "Label/Sub \\* [Gmail a[b x]y ] [) UID 1))" },
+	{ S("* FLAGS (\\Answered k\x01w [a b] \\*)\r\n"),
+	  "* FLAGS ((\\Answered k\\x01w [a b] \\*))" },
+	{ S("* X (a[b) c] (BODYX[d) e] ([x)\r\n"),
+	  "* X ((a[b) c] (BODYX[d) e] ([x))" },
+	{ S("* 1 FETCH (body.peek[1 (A)] NIL Binary.Size[2 (B)] 3)\r\n"),
+	  "* #1 FETCH ((body.peek[1 (A)] NIL Binary.Size[2 (B)] 3))" },
+	/* sections run through spaces and parens */
 	{ S("* 1 FETCH (BODY[HEADER.FIELDS (DATE FROM)]<0> \"x\" BODY[] "
 	    "\"\" BINARY[1] NIL BODY[1.2.MIME]<10.20> NIL)\r\n"),
 	  "* #1 FETCH ((BODY[HEADER.FIELDS (DATE FROM)]<0> \"x\" BODY[] "
@@ -599,6 +626,8 @@ struct bad {
 static const struct bad malformed[] = {
 	{ S("* 1 FETCH (UID 1\r\n"), "list not closed" },
 	{ S("* 1 FETCH (UID 1 FLAGS (\\Seen)\r\n"), "list not closed" },
+	/* an unmatched section swallows the rest of the line */
+	{ S("* 1 FETCH (BODY[1 (A) UID 1)\r\n"), "list not closed" },
 	{ S("* 1 FETCH UID 1)\r\n"), "unbalanced ')'" },
 	{ S("* LIST ()) \"/\" x\r\n"), "unbalanced ')'" },
 	{ S("* OK [ALERT\r\n"), "without ']'" },
@@ -640,9 +669,6 @@ static const struct bad malformed[] = {
 	{ S("* 3 \r\n"), "missing response name" },
 	{ S("* 4294967296 EXISTS\r\n"), "out of range" },
 	{ S("* 99999999999999999999999999 EXISTS\r\n"), "out of range" },
-	{ S("* 1 FETCH (UID\x01 1)\r\n"), "unexpected byte 0x01" },
-	{ S("* SEARCH 1\x7f\r\n"), "unexpected byte 0x7f" },
-	{ S("* SEARCH 1\t2\r\n"), "unexpected byte 0x09" },
 	{ S("* 1 FETCH (BODY[] {18446744073709551616}\r\n"),
 	  "does not fit in 64 bits" },
 	{ S("* 1 FETCH (BODY[] {99999999999999999999999999999999}\r\n"),
@@ -1151,6 +1177,34 @@ static void test_reset(void)
 
 /* Many responses in a row reuse their memory (run under ASan/valgrind for
  * the real check) and keep earlier pointers valid until the next feed. */
+/* Keywords full of unmatched '[' cost time linear in the line, and each
+ * stays one atom of its own. */
+static void test_brackets_linear(void)
+{
+	struct imap_parser *p = imap_parser_new(NULL, NULL, NULL);
+	GString *in = g_string_new("* 1 FETCH (FLAGS (");
+	const struct imap_response *r;
+	const struct imap_arg *flags;
+	size_t used, count;
+	unsigned i, n = 200000;
+
+	for (i = 0; i < n; i++)
+		g_string_append(in, i % 2 ? "a[ " : "[[ ");
+	g_string_append(in, ") UID 1)\r\n");
+	g_assert_cmpuint(in->len, <, 1024 * 1024);
+	g_assert_cmpint(imap_parser_feed(p, in->str, in->len, &used), ==,
+			IMAP_PARSE_RESPONSE);
+	g_assert_cmpuint(used, ==, in->len);
+	r = imap_parser_response(p);
+	g_assert_cmpuint(r->args[0].u.list.count, ==, 4);
+	g_assert_true(imap_arg_get_list(&r->args[0].u.list.items[1], &flags,
+			&count));
+	g_assert_cmpuint(count, ==, n);
+	g_assert_cmpstr(flags[n - 1].u.str.data, ==, "a[");
+	imap_parser_free(&p);
+	g_string_free(in, TRUE);
+}
+
 static void test_many(void)
 {
 	struct imap_parser *p = imap_parser_new(NULL, NULL, NULL);
@@ -1362,6 +1416,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/parser/sequence", test_sequence);
 	g_test_add_func("/parser/reset", test_reset);
 	g_test_add_func("/parser/many", test_many);
+	g_test_add_func("/parser/brackets-linear", test_brackets_linear);
 	g_test_add_func("/parser/big-then-small", test_big_then_small);
 	g_test_add_func("/parser/accessors", test_accessors);
 	return g_test_run();

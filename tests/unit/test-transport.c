@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -664,7 +665,7 @@ static struct imap_transport *spawn(const char *command)
 	struct imap_transport *t;
 	GError *error = NULL;
 
-	t = imap_transport_spawn(command, &error);
+	t = imap_transport_spawn(command, NULL, &error);
 	g_assert_no_error(error);
 	g_assert_nonnull(t);
 	return t;
@@ -875,6 +876,69 @@ static void test_tunnel_environment(void)
 		g_strfreev(pid);
 	}
 	g_free(line);
+}
+
+static void test_tunnel_workdir(void)
+{
+	char *sub = g_build_filename(tmpdir, "tunnel dir", NULL);
+	char *missing = g_build_filename(tmpdir, "missing", NULL);
+	struct imap_transport *t;
+	GError *error = NULL;
+	char *line, *want;
+
+	g_assert_cmpint(g_mkdir(sub, 0700), ==, 0);
+	t = imap_transport_spawn("pwd -P", sub, &error);
+	g_assert_no_error(error);
+	line = read_line(t);
+	imap_transport_close(&t);
+	want = realpath(sub, NULL);
+	g_assert_cmpstr(line, ==, want);
+	free(want);
+	g_free(line);
+
+	g_assert_null(imap_transport_spawn("cat", missing, &error));
+	g_assert_error(error, IMAP_TRANSPORT_ERROR,
+		       IMAP_TRANSPORT_ERROR_SPAWN);
+	g_assert_nonnull(strstr(error->message, "cannot change to directory"));
+	g_assert_nonnull(strstr(error->message, missing));
+	assert_one_line(error);
+	g_error_free(error);
+
+	g_rmdir(sub);
+	g_free(sub);
+	g_free(missing);
+}
+
+/*
+ * As after fuse_daemonize(): a process that inherited the transport but
+ * is not the command's parent closes it.  It must not signal a pid that
+ * is not its own child (by then it may name another process).
+ */
+static void test_tunnel_close_not_our_child(void)
+{
+	struct imap_transport *t = spawn("echo $$; exec cat");
+	char *pid = read_line(t);
+	char *line;
+	int status;
+	pid_t other;
+
+	other = fork();
+	g_assert_cmpint(other, >=, 0);
+	if (other == 0) {
+		imap_transport_close(&t);
+		_exit(0);
+	}
+	g_assert_cmpint(waitpid(other, &status, 0), ==, other);
+	g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* Not killed: it still answers (a killed one would give EOF). */
+	write_str(t, "still there\n");
+	line = read_line(t);
+	g_assert_cmpstr(line, ==, "still there");
+	g_free(line);
+	/* Its parent ends it. */
+	imap_transport_close(&t);
+	g_assert_true(process_gone(pid));
+	g_free(pid);
 }
 
 /* ---- TLS ---------------------------------------------------------------- */
@@ -1400,6 +1464,9 @@ int main(int argc, char **argv)
 	g_test_add_func("/transport/tunnel/exit", test_tunnel_exit);
 	g_test_add_func("/transport/tunnel/environment",
 			test_tunnel_environment);
+	g_test_add_func("/transport/tunnel/workdir", test_tunnel_workdir);
+	g_test_add_func("/transport/tunnel/close-not-our-child",
+			test_tunnel_close_not_our_child);
 	g_test_add_func("/transport/tls/cafile", test_tls_cafile);
 	g_test_add_func("/transport/tls/insecure", test_tls_insecure);
 	g_test_add_func("/transport/tls/client-cert", test_tls_client_cert);
