@@ -181,7 +181,7 @@ struct fs_inode *fs_inodes_ref_dir(struct fs_inodes *inodes,
 
 struct fs_inode *fs_inodes_ref_message(struct fs_inodes *inodes,
 		struct store_mailbox *mailbox, uint32_t uidvalidity,
-		uint32_t uid, uint64_t size, int64_t mtime)
+		uint32_t uid, uint64_t size, bool size_exact, int64_t mtime)
 {
 	struct fs_inode *fresh = g_new0(struct fs_inode, 1), *inode;
 	size_t len;
@@ -191,11 +191,16 @@ struct fs_inode *fs_inodes_ref_message(struct fs_inodes *inodes,
 	fresh->uidvalidity = uidvalidity;
 	fresh->uid = uid;
 	fresh->size = size;
+	fresh->size_exact = size_exact;
 	fresh->mtime = mtime;
 	fresh->key = message_key(mailbox, uidvalidity, uid);
 	len = strlen(fresh->key);
 	g_mutex_lock(&inodes->lock);
 	inode = inodes_insert(inodes, fresh, len);
+	if (size_exact && !inode->size_exact) {
+		inode->size = size;
+		inode->size_exact = true;
+	}
 	g_mutex_unlock(&inodes->lock);
 	return inode;
 }
@@ -235,12 +240,15 @@ void fs_inodes_forget(struct fs_inodes *inodes, fuse_ino_t ino,
 	g_mutex_unlock(&inodes->lock);
 }
 
-uint64_t fs_inode_size(struct fs_inodes *inodes, struct fs_inode *inode)
+uint64_t fs_inode_size(struct fs_inodes *inodes, struct fs_inode *inode,
+		bool *exact)
 {
 	uint64_t size;
 
 	g_mutex_lock(&inodes->lock);
 	size = inode->size;
+	if (exact)
+		*exact = inode->size_exact;
 	g_mutex_unlock(&inodes->lock);
 	return size;
 }
@@ -250,5 +258,6 @@ void fs_inode_set_size(struct fs_inodes *inodes, struct fs_inode *inode,
 {
 	g_mutex_lock(&inodes->lock);
 	inode->size = size;
+	inode->size_exact = true;
 	g_mutex_unlock(&inodes->lock);
 }

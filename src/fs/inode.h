@@ -12,6 +12,7 @@
 #define IMAPFS_FS_INODE_H
 
 #include <fuse_lowlevel.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store/account.h"
@@ -30,6 +31,7 @@ struct fs_inode {
 	uint32_t uid;			/* MESSAGE */
 	int64_t mtime;			/* MESSAGE: INTERNALDATE */
 	uint64_t size;			/* MESSAGE: under the table lock */
+	bool size_exact;		/* MESSAGE: measured, not announced */
 	uint64_t nlookup;		/* under the table lock */
 	char *key;			/* owned */
 };
@@ -44,12 +46,14 @@ void fs_inodes_free(struct fs_inodes **inodes);
  * for the length of the request. */
 struct fs_inode *fs_inodes_get(struct fs_inodes *inodes, fuse_ino_t ino);
 
-/* Find or create, and count one lookup. */
+/* Find or create, and count one lookup.  A message's size is either
+ * exact (measured from its bytes) or the server's RFC822.SIZE; an exact
+ * size replaces an announced one, never the other way round. */
 struct fs_inode *fs_inodes_ref_dir(struct fs_inodes *inodes,
 		struct store_node *node);
 struct fs_inode *fs_inodes_ref_message(struct fs_inodes *inodes,
 		struct store_mailbox *mailbox, uint32_t uidvalidity,
-		uint32_t uid, uint64_t size, int64_t mtime);
+		uint32_t uid, uint64_t size, bool size_exact, int64_t mtime);
 
 /* The number of the directory of a mailbox, if the kernel knows it now;
  * else 0. */
@@ -59,7 +63,10 @@ fuse_ino_t fs_inodes_find_dir(struct fs_inodes *inodes,
 void fs_inodes_forget(struct fs_inodes *inodes, fuse_ino_t ino,
 		uint64_t nlookup);
 
-uint64_t fs_inode_size(struct fs_inodes *inodes, struct fs_inode *inode);
+/* The size st_size shows; *exact (may be NULL) tells whether it was
+ * measured.  set_size records a measured one. */
+uint64_t fs_inode_size(struct fs_inodes *inodes, struct fs_inode *inode,
+		bool *exact);
 void fs_inode_set_size(struct fs_inodes *inodes, struct fs_inode *inode,
 		uint64_t size);
 

@@ -23,7 +23,24 @@ struct fs_notifier {
 	struct fuse_session *session;
 	GAsyncQueue *queue;
 	GThread *thread;
+	gint64 delay_us;
+	GMutex lock;
+	GCond stopping_cond;
+	bool stopping;
 };
+
+/* Hold a notice back for delay_us, or until the notifier stops. */
+static void notice_delay(struct fs_notifier *notifier)
+{
+	gint64 until = g_get_monotonic_time() + notifier->delay_us;
+
+	g_mutex_lock(&notifier->lock);
+	while (!notifier->stopping &&
+			g_cond_wait_until(&notifier->stopping_cond,
+				&notifier->lock, until))
+		;
+	g_mutex_unlock(&notifier->lock);
+}
 
 static void notice_send(struct fs_notifier *notifier,
 		const struct notice *notice)
@@ -57,6 +74,8 @@ static gpointer notifier_main(gpointer data)
 		struct notice *notice = g_async_queue_pop(notifier->queue);
 		bool stop = notice->kind == NOTICE_STOP;
 
+		if (notifier->delay_us && !stop)
+			notice_delay(notifier);
 		notice_send(notifier, notice);
 		g_free(notice->name);
 		g_free(notice);
@@ -69,7 +88,16 @@ struct fs_notifier *fs_notifier_start(struct fuse_session *session)
 {
 	struct fs_notifier *notifier = g_new0(struct fs_notifier, 1);
 
+	const char *delay = g_getenv("IMAPFS_TEST_NOTIFY_DELAY_MS");
+
 	notifier->session = session;
+	/* For tests only: holding notifications back makes the races they
+	 * close deterministic (docs/DESIGN.md, "Tests"). */
+	if (delay)
+		notifier->delay_us = (gint64)g_ascii_strtoull(delay, NULL,
+				10) * 1000;
+	g_mutex_init(&notifier->lock);
+	g_cond_init(&notifier->stopping_cond);
 	notifier->queue = g_async_queue_new();
 	notifier->thread = g_thread_new("imapfs-notify", notifier_main,
 			notifier);
@@ -91,8 +119,14 @@ void fs_notifier_stop(struct fs_notifier **notifier)
 {
 	if (!*notifier)
 		return;
+	g_mutex_lock(&(*notifier)->lock);
+	(*notifier)->stopping = true;
+	g_cond_signal(&(*notifier)->stopping_cond);
+	g_mutex_unlock(&(*notifier)->lock);
 	notifier_push(*notifier, NOTICE_STOP, 0, NULL);
 	g_thread_join((*notifier)->thread);
+	g_mutex_clear(&(*notifier)->lock);
+	g_cond_clear(&(*notifier)->stopping_cond);
 	g_async_queue_unref((*notifier)->queue);
 	g_free(*notifier);
 	*notifier = NULL;

@@ -89,9 +89,16 @@ static struct imapfs_fs *req_fs(fuse_req_t req)
 
 /* --- attributes ------------------------------------------------------------ */
 
-static void fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
+/* Fills *st and returns how long the kernel may keep it.  A message's
+ * size stays uncached until measured: the kernel clips page-cache reads at
+ * the size it holds and asks again only once that has expired, so a stale
+ * RFC822.SIZE kept for a day would cut reads short (docs/DESIGN.md,
+ * "Message sizes"). */
+static double fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
 		struct stat *st)
 {
+	bool size_exact;
+
 	memset(st, 0, sizeof(*st));
 	st->st_ino = inode->ino;
 	st->st_uid = fs->uid;
@@ -107,15 +114,16 @@ static void fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
 		st->st_mtim.tv_sec = fs->mounted_at;
 		st->st_atim = st->st_mtim;
 		st->st_ctim = st->st_mtim;
-		return;
+		return fs->dir_timeout;
 	}
 	st->st_mode = S_IFREG | 0444;
 	st->st_nlink = 1;
-	st->st_size = (off_t)fs_inode_size(fs->inodes, inode);
+	st->st_size = (off_t)fs_inode_size(fs->inodes, inode, &size_exact);
 	st->st_blocks = (st->st_size + 511) / 512;
 	st->st_mtim.tv_sec = inode->mtime;
 	st->st_atim = st->st_mtim;
 	st->st_ctim = st->st_mtim;
+	return size_exact ? fs->message_timeout : 0;
 }
 
 static void fill_entry(struct imapfs_fs *fs, struct fs_inode *inode,
@@ -125,27 +133,24 @@ static void fill_entry(struct imapfs_fs *fs, struct fs_inode *inode,
 	e->ino = inode->ino;
 	e->generation = inode->kind == FS_INODE_MESSAGE ?
 		inode->uidvalidity : 0;
-	fill_attr(fs, inode, &e->attr);
-	if (inode->kind == FS_INODE_MESSAGE) {
-		e->attr_timeout = fs->message_timeout;
-		e->entry_timeout = fs->message_timeout;
-	} else {
-		e->attr_timeout = fs->dir_timeout;
-		e->entry_timeout = fs->dir_timeout;
-	}
+	e->attr_timeout = fill_attr(fs, inode, &e->attr);
+	e->entry_timeout = inode->kind == FS_INODE_MESSAGE ?
+		fs->message_timeout : fs->dir_timeout;
 }
 
 /* The size st_size must report: the exact length once the bytes are known
  * (fetched now or cached from before), RFC822.SIZE until then. */
 static uint64_t message_size(struct store_mailbox *mb, uint32_t uidvalidity,
-		const struct msg_entry *entry)
+		const struct msg_entry *entry, bool *exact)
 {
 	uint64_t size;
 
-	if (!entry->size_exact &&
-			store_mailbox_cached_size(mb, uidvalidity, entry->uid,
-				&size))
+	*exact = true;
+	if (entry->size_exact)
+		return entry->size;
+	if (store_mailbox_cached_size(mb, uidvalidity, entry->uid, &size))
 		return size;
+	*exact = false;
 	return entry->size;
 }
 
@@ -153,9 +158,11 @@ static struct fs_inode *ref_message(struct imapfs_fs *fs,
 		struct store_mailbox *mb, uint32_t uidvalidity,
 		const struct msg_entry *entry)
 {
+	bool exact;
+	uint64_t size = message_size(mb, uidvalidity, entry, &exact);
+
 	return fs_inodes_ref_message(fs->inodes, mb, uidvalidity, entry->uid,
-			message_size(mb, uidvalidity, entry),
-			entry->internaldate);
+			size, exact, entry->internaldate);
 }
 
 static int dir_mailbox(struct imapfs_fs *fs, struct fs_inode *dir,
@@ -251,15 +258,15 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct imapfs_fs *fs = req_fs(req);
 	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
 	struct stat st;
+	double timeout;
 
 	(void)fi;
 	if (!inode) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	fill_attr(fs, inode, &st);
-	fuse_reply_attr(req, &st, inode->kind == FS_INODE_MESSAGE ?
-			fs->message_timeout : fs->dir_timeout);
+	timeout = fill_attr(fs, inode, &st);
+	fuse_reply_attr(req, &st, timeout);
 }
 
 /* --- directories ------------------------------------------------------------ */
@@ -428,6 +435,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
 	struct file_handle *fh;
 	struct body_cache_entry body;
+	uint64_t announced;
+	bool exact;
 	int errnum;
 
 	if (!inode) {
@@ -452,14 +461,21 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh = g_new0(struct file_handle, 1);
 	fh->body = body;
 	fi->fh = (uint64_t)(uintptr_t)fh;
-	if (body.length != fs_inode_size(fs->inodes, inode)) {
-		/* RFC822.SIZE was wrong (PITFALLS 12): the bytes win.  The
-		 * kernel still believes the old size, so this open bypasses
-		 * its page cache, and the attributes are refreshed. */
+	announced = fs_inode_size(fs->inodes, inode, &exact);
+	if (!exact)
+		fs_inode_set_size(fs->inodes, inode, body.length);
+	if (body.length != announced) {
+		/* RFC822.SIZE was wrong (RFC 3501 §2.3.4 makes it a
+		 * property of the message, but servers compute it before
+		 * conversions): the bytes win.  The kernel may still hold
+		 * the old size, so this open bypasses its page cache and the
+		 * attributes are invalidated.  An open that wins the race
+		 * against that notification is still safe: an announced size
+		 * was never cached (fill_attr), so the kernel asks for the
+		 * new one before it clips a read. */
 		log_debug(LOG_AREA_FUSE, "UID %u: %" G_GUINT64_FORMAT
 				" bytes, not %" G_GUINT64_FORMAT, inode->uid,
-				body.length, fs_inode_size(fs->inodes, inode));
-		fs_inode_set_size(fs->inodes, inode, body.length);
+				body.length, announced);
 		fs_notify_inval_inode(fs->notifier, ino);
 		fi->direct_io = 1;
 	} else {

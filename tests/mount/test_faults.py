@@ -308,6 +308,37 @@ def test_rfc822_size_is_not_trusted(fake, imapfs, announced):
     assert_healthy(m)
 
 
+@pytest.mark.parametrize("announced", [
+    pytest.param(len(BODY2) - 1000, id="smaller"),
+    pytest.param(1, id="tiny"),
+])
+def test_no_short_read_while_the_new_size_is_on_its_way(fake, imapfs,
+                                                         announced):
+    # The kernel learns a corrected size from the notifier thread, which is
+    # held back here for longer than the test takes: every open and stat in
+    # between must still see all of the bytes, whichever comes first.
+    boxes = mailboxes({2: Message(2, BODY2, ["\\Seen"],
+                                  rfc822_size=announced)})
+    srv = fake(boxes)
+    m = imapfs(srv, env={"IMAPFS_TEST_NOTIFY_DELAY_MS": "60000"})
+    p = pathlib.Path(m.mountpoint) / "INBOX" / "2.eml"
+    # Before the first read, st_size can only be what the server says.
+    assert os.stat(p).st_size == announced
+    with open(p, "rb") as first:
+        # A second open, read before the first (whose uncached reads
+        # would tell the kernel the size), then others, none of which
+        # waits for the notification.
+        with open(p, "rb") as second:
+            assert second.read() == BODY2
+            assert first.read() == BODY2
+        assert os.stat(p).st_size == len(BODY2)
+        assert read(p) == BODY2
+        assert read_in_chunks(p, 4096) == BODY2
+        with open(p, "rb") as f:
+            f.seek(len(BODY2) - 10)
+            assert f.read() == BODY2[-10:]
+
+
 # ---------------------------------------------------------------------------
 # The server stops answering, drops the connection, says BYE
 

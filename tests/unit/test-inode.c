@@ -187,7 +187,10 @@ static void test_ref_message(void)
 	struct fs_inodes *inodes = fs_inodes_new(root);
 	struct fs_inode *m, *again;
 
-	m = fs_inodes_ref_message(inodes, inbox, 7, 4711, 1234, 837596665);
+	bool exact = true;
+
+	m = fs_inodes_ref_message(inodes, inbox, 7, 4711, 1234, false,
+			837596665);
 	g_assert_nonnull(m);
 	g_assert_cmpint(m->kind, ==, FS_INODE_MESSAGE);
 	g_assert_true(m->mailbox == inbox);
@@ -197,22 +200,34 @@ static void test_ref_message(void)
 	g_assert_cmpint(m->mtime, ==, 837596665);
 	g_assert_cmpuint(m->nlookup, ==, 1);
 	g_assert_cmpuint(m->ino, ==, fs_inode_message_number(inbox, 7, 4711));
-	g_assert_cmpuint(fs_inode_size(inodes, m), ==, 1234);
+	g_assert_cmpuint(fs_inode_size(inodes, m, &exact), ==, 1234);
+	g_assert_false(exact);
 
 	/* the same message again: same inode, one more lookup, and what it
-	 * knew (a measured size) is kept */
+	 * knew (a measured size) is kept over an announced one */
 	fs_inode_set_size(inodes, m, 1300);
-	again = fs_inodes_ref_message(inodes, inbox, 7, 4711, 1234,
+	again = fs_inodes_ref_message(inodes, inbox, 7, 4711, 1234, false,
 			837596665);
 	g_assert_true(again == m);
 	g_assert_cmpuint(m->nlookup, ==, 2);
-	g_assert_cmpuint(fs_inode_size(inodes, m), ==, 1300);
+	g_assert_cmpuint(fs_inode_size(inodes, m, &exact), ==, 1300);
+	g_assert_true(exact);
 	/* identity is the mailbox's name, not the object */
-	g_assert_true(fs_inodes_ref_message(inodes, inbox2, 7, 4711, 1, 1) ==
-			m);
+	g_assert_true(fs_inodes_ref_message(inodes, inbox2, 7, 4711, 1, false,
+				1) == m);
 	g_assert_cmpuint(m->nlookup, ==, 3);
+	g_assert_cmpuint(fs_inode_size(inodes, m, NULL), ==, 1300);
 
 	fs_inodes_forget(inodes, m->ino, 3);
+
+	/* a measured size found later (say, in the cache) replaces an
+	 * announced one */
+	m = fs_inodes_ref_message(inodes, inbox, 7, 4712, 10, false, 1);
+	g_assert_true(fs_inodes_ref_message(inodes, inbox, 7, 4712, 12, true,
+				1) == m);
+	g_assert_cmpuint(fs_inode_size(inodes, m, &exact), ==, 12);
+	g_assert_true(exact);
+	fs_inodes_forget(inodes, m->ino, 2);
 	g_assert_null(fs_inodes_get(inodes,
 				fs_inode_message_number(inbox, 7, 4711)));
 	fs_inodes_free(&inodes);
@@ -261,7 +276,8 @@ static void test_numbers_distinct_and_stable(void)
 			for (uint32_t uid = 1; uid <= NUID; uid++) {
 				struct fs_inode *m = fs_inodes_ref_message(
 						inodes, mbs[i],
-						uidvalidities[v], uid, 0, 0);
+						uidvalidities[v], uid, 0,
+						false, 0);
 
 				what = g_strdup_printf("m %s %u %u",
 						mailbox_names[i],
@@ -301,7 +317,8 @@ static void test_numbers_distinct_and_stable(void)
 			for (uint32_t uid = NUID; uid >= 1; uid--) {
 				struct fs_inode *m = fs_inodes_ref_message(
 						inodes, mbs[k],
-						uidvalidities[v], uid, 0, 0);
+						uidvalidities[v], uid, 0,
+						false, 0);
 				char *what = g_strdup_printf("m %s %u %u",
 						mailbox_names[k],
 						uidvalidities[v], uid);
@@ -436,7 +453,7 @@ static void test_random_model(void)
 				fs_inodes_ref_dir(inodes, dirs[k]) :
 				fs_inodes_ref_message(inodes, mb, 9,
 						(uint32_t)(k - NKEYS) + 1,
-						0, 0);
+						0, false, 0);
 			count[k]++;
 			g_assert_cmpuint(inode->ino, ==, number[k]);
 			g_assert_cmpuint(inode->nlookup, ==, count[k]);
@@ -486,7 +503,7 @@ static gpointer worker_run(gpointer data)
 	for (int r = 0; r < THREAD_ROUNDS; r++) {
 		for (uint32_t uid = 1; uid <= THREAD_UIDS; uid++) {
 			struct fs_inode *m = fs_inodes_ref_message(w->inodes,
-					w->mb, 1, uid, uid, 0);
+					w->mb, 1, uid, uid, false, 0);
 
 			if (m->ino != w->numbers[uid] ||
 					fs_inodes_get(w->inodes, m->ino) != m)
