@@ -94,9 +94,34 @@ static bool check_mountpoint(const char *path)
 	return true;
 }
 
-static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *fopts,
-		unsigned connections)
+/* libfuse 3.12 and later fill in max_threads (10) when it is not given,
+ * so whether the user chose it shows only in the arguments themselves. */
+static bool max_threads_given(const struct fuse_args *args)
 {
+	for (int i = 1; i < args->argc; i++) {
+		const char *arg = args->argv[i];
+		g_auto(GStrv) parts = NULL;
+
+		if (strcmp(arg, "-o") == 0 && i + 1 < args->argc)
+			arg = args->argv[++i];
+		else if (strncmp(arg, "-o", 2) == 0)
+			arg += 2;
+		else
+			continue;
+		parts = g_strsplit(arg, ",", -1);
+		for (char **p = parts; *p; p++) {
+			if (g_str_has_prefix(*p, "max_threads="))
+				return true;
+		}
+	}
+	return false;
+}
+
+static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *fopts,
+		bool max_threads_chosen, unsigned connections)
+{
+	unsigned threads = connections * 2 + 4;
+
 	struct fuse_loop_config *loop;
 	int rc;
 
@@ -107,11 +132,14 @@ static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *fopts,
 	/* libfuse's "not given" is UINT_MAX, which it then complains of. */
 	if (fopts->max_idle_threads != UINT_MAX)
 		fuse_loop_cfg_set_idle_threads(loop, fopts->max_idle_threads);
-	/* Workers block on the server; a few more than connections lets
-	 * cached reads through while every connection is busy. */
-	fuse_loop_cfg_set_max_threads(loop, fopts->max_threads > 0 &&
-			fopts->max_threads <= 1000 ? fopts->max_threads :
-			connections * 2 + 4);
+	/* Opens waiting for a body hold no thread, but lookups and listings
+	 * waiting for the server do: a few more threads than connections
+	 * keep cached reads going meanwhile. */
+	if (max_threads_chosen && fopts->max_threads > 0 &&
+			fopts->max_threads <= 1000)
+		threads = fopts->max_threads;
+	log_debug(LOG_AREA_FUSE, "up to %u request threads", threads);
+	fuse_loop_cfg_set_max_threads(loop, threads);
 	rc = fuse_session_loop_mt(se, loop);
 	fuse_loop_cfg_destroy(loop);
 	return rc;
@@ -126,6 +154,7 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts fopts = { 0 };
 	struct store_account *account = NULL;
 	struct imapfs_fs *fs = NULL;
+	bool max_threads_chosen = false;
 	struct fuse_session *se = NULL;
 	g_autofree char *fsname = NULL;
 	GError *error = NULL;
@@ -162,6 +191,7 @@ int main(int argc, char *argv[])
 		fail(NULL, error);
 		goto out;
 	}
+	max_threads_chosen = max_threads_given(&args);
 	if (fuse_parse_cmdline(&args, &fopts) != 0)
 		goto out;
 	if (!fopts.mountpoint) {
@@ -222,8 +252,11 @@ int main(int argc, char *argv[])
 		log_use_syslog();
 	fs->notifier = fs_notifier_start(se);
 
-	rc = run_loop(se, &fopts, cfg.connections) ? 1 : 0;
+	rc = run_loop(se, &fopts, max_threads_chosen, cfg.connections) ?
+		1 : 0;
 
+	/* Fetches still running answer requests: before the session goes. */
+	imapfs_fs_quiesce(fs);
 	fs_notifier_stop(&fs->notifier);
 	fuse_session_unmount(se);
 out_signals:

@@ -45,6 +45,8 @@ static void fs_messages_gone(void *ctx, const char *mailbox,
 	}
 }
 
+static void answer_interrupted(gpointer data, gpointer user_data);
+
 struct imapfs_fs *imapfs_fs_new(struct store_account *account)
 {
 	struct imapfs_fs *fs = g_new0(struct imapfs_fs, 1);
@@ -63,8 +65,19 @@ struct imapfs_fs *imapfs_fs_new(struct store_account *account)
 	fs->dir_timeout = cfg->refresh_s;
 	fs->message_timeout = MESSAGE_TIMEOUT_S;
 	fs->negative_timeout = NEGATIVE_TIMEOUT_S;
+	fs->interrupted = g_thread_pool_new(answer_interrupted, NULL, 1,
+			FALSE, NULL);
 	store_account_set_observer(account, &observer);
 	return fs;
+}
+
+void imapfs_fs_quiesce(struct imapfs_fs *fs)
+{
+	store_account_quiesce(fs->account);
+	if (fs->interrupted) {
+		g_thread_pool_free(fs->interrupted, FALSE, TRUE);
+		fs->interrupted = NULL;
+	}
 }
 
 void imapfs_fs_free(struct imapfs_fs **fs)
@@ -76,6 +89,7 @@ void imapfs_fs_free(struct imapfs_fs **fs)
 	/* The store outlives us (it still logs out), and must not call
 	 * back into what is freed here. */
 	store_account_set_observer((*fs)->account, &none);
+	imapfs_fs_quiesce(*fs);
 	fs_notifier_stop(&(*fs)->notifier);
 	fs_inodes_free(&(*fs)->inodes);
 	g_free(*fs);
@@ -175,10 +189,40 @@ static int dir_mailbox(struct imapfs_fs *fs, struct fs_inode *dir,
 	return 0;
 }
 
+/* --- interrupts ------------------------------------------------------------ */
+
+/* A request that waits in the store gives up when the kernel interrupts
+ * it (a signal to the process that made it); libfuse calls this with the
+ * request's lock held, from the thread that read the INTERRUPT. */
+static void cancel_on_interrupt(fuse_req_t req, void *data)
+{
+	(void)req;
+	store_cancel_fire(data);
+}
+
+static void req_cancel_begin(fuse_req_t req, struct store_cancel *cancel)
+{
+	store_cancel_init(cancel);
+	fuse_req_interrupt_func(req, cancel_on_interrupt, cancel);
+}
+
+/* Before the reply: afterwards the request is gone. */
+static void req_cancel_end(fuse_req_t req, struct store_cancel *cancel)
+{
+	fuse_req_interrupt_func(req, NULL, NULL);
+	store_cancel_clear(cancel);
+}
+
+static int reply_errno(int errnum)
+{
+	return errnum == ECANCELED ? EINTR : errnum;
+}
+
 /* --- lookup and attributes ------------------------------------------------- */
 
 static int do_lookup(struct imapfs_fs *fs, struct fs_inode *dir,
-		const char *name, struct fuse_entry_param *e)
+		const char *name, struct store_cancel *cancel,
+		struct fuse_entry_param *e)
 {
 	struct store_mailbox *mb;
 	struct store_node *child;
@@ -192,7 +236,8 @@ static int do_lookup(struct imapfs_fs *fs, struct fs_inode *dir,
 		const struct store_account_config *cfg =
 			store_account_config(fs->account);
 
-		errnum = store_mailbox_ensure_listed(mb, cfg->refresh_s);
+		errnum = store_mailbox_ensure_listed(mb, cfg->refresh_s,
+				cancel);
 		if (errnum)
 			return errnum;
 		errnum = store_mailbox_message(mb, uid, &msg);
@@ -215,13 +260,16 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct imapfs_fs *fs = req_fs(req);
 	struct fs_inode *dir = fs_inodes_get(fs->inodes, parent);
 	struct fuse_entry_param e;
+	struct store_cancel cancel;
 	int errnum;
 
 	if (!dir) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	errnum = do_lookup(fs, dir, name, &e);
+	req_cancel_begin(req, &cancel);
+	errnum = do_lookup(fs, dir, name, &cancel, &e);
+	req_cancel_end(req, &cancel);
 	if (errnum == ENOENT) {
 		/* A cached "no such name", briefly: new mail may take it. */
 		memset(&e, 0, sizeof(e));
@@ -230,7 +278,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (errnum)
-		fuse_reply_err(req, errnum);
+		fuse_reply_err(req, reply_errno(errnum));
 	else
 		fuse_reply_entry(req, &e);
 }
@@ -302,9 +350,14 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	store_account_refresh_tree(fs->account);
 	if (mb) {
-		errnum = store_mailbox_ensure_listed(mb, cfg->refresh_s);
+		struct store_cancel cancel;
+
+		req_cancel_begin(req, &cancel);
+		errnum = store_mailbox_ensure_listed(mb, cfg->refresh_s,
+				&cancel);
+		req_cancel_end(req, &cancel);
 		if (errnum) {
-			fuse_reply_err(req, errnum);
+			fuse_reply_err(req, reply_errno(errnum));
 			return;
 		}
 	}
@@ -429,14 +482,99 @@ struct file_handle {
 	struct body_cache_entry body;
 };
 
+/*
+ * An open whose body is not cached is answered from one of the store's
+ * threads when the fetch ends, or with EINTR when the kernel interrupts
+ * it first: the request holds no thread while it waits, so cached reads
+ * keep going however many fetches are in flight (docs/DESIGN.md,
+ * "Threads").
+ */
+struct open_request {
+	struct store_body_wait wait;
+	struct imapfs_fs *fs;
+	fuse_req_t req;
+	fuse_ino_t ino;
+	struct fs_inode *inode;		/* the kernel holds it while open */
+	struct fuse_file_info fi;
+};
+
+static void open_reply(struct open_request *o, int errnum,
+		struct body_cache_entry *body)
+{
+	struct imapfs_fs *fs = o->fs;
+	struct fs_inode *inode = o->inode;
+	struct file_handle *fh;
+	uint64_t announced;
+	bool exact;
+
+	/* From here on the interrupt callback does not run. */
+	fuse_req_interrupt_func(o->req, NULL, NULL);
+	if (errnum) {
+		/* Another UIDVALIDITY: the message this name meant is gone. */
+		fuse_reply_err(o->req, errnum == ESTALE ? ENOENT :
+				errnum == ECANCELED ? EINTR : errnum);
+		g_free(o);
+		return;
+	}
+	fh = g_new0(struct file_handle, 1);
+	fh->body = *body;
+	o->fi.fh = (uint64_t)(uintptr_t)fh;
+	announced = fs_inode_size(fs->inodes, inode, &exact);
+	if (!exact)
+		fs_inode_set_size(fs->inodes, inode, body->length);
+	if (body->length != announced) {
+		/* RFC822.SIZE was wrong (RFC 3501 §2.3.4 makes it a
+		 * property of the message, but servers compute it before
+		 * conversions): the bytes win.  The kernel may still hold
+		 * the old size, so this open bypasses its page cache and the
+		 * attributes are invalidated.  An open that wins the race
+		 * against that notification is still safe: an announced size
+		 * was never cached (fill_attr), so the kernel asks for the
+		 * new one before it clips a read. */
+		log_debug(LOG_AREA_FUSE, "UID %u: %" G_GUINT64_FORMAT
+				" bytes, not %" G_GUINT64_FORMAT, inode->uid,
+				body->length, announced);
+		fs_notify_inval_inode(fs->notifier, o->ino);
+		o->fi.direct_io = 1;
+	} else {
+		o->fi.keep_cache = 1;
+	}
+	if (fuse_reply_open(o->req, &o->fi) == -ENOENT) {
+		close(fh->body.fd);
+		g_free(fh);
+	}
+	g_free(o);
+}
+
+static void open_fetched(struct store_body_wait *wait, int errnum,
+		struct body_cache_entry *body)
+{
+	open_reply(wait->ctx, errnum, body);
+}
+
+/* Called by libfuse with the request's lock held, so it only detaches the
+ * open from the fetch and leaves the answer to another thread. */
+static void open_interrupted(fuse_req_t req, void *data)
+{
+	struct open_request *o = data;
+
+	(void)req;
+	if (store_body_wait_cancel(&o->wait))
+		g_thread_pool_push(o->fs->interrupted, o, NULL);
+}
+
+static void answer_interrupted(gpointer data, gpointer user_data)
+{
+	(void)user_data;
+	open_reply(data, ECANCELED, NULL);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct imapfs_fs *fs = req_fs(req);
 	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
-	struct file_handle *fh;
 	struct body_cache_entry body;
-	uint64_t announced;
-	bool exact;
+	struct open_request *o;
 	int errnum;
 
 	if (!inode) {
@@ -451,40 +589,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	errnum = store_mailbox_body(inode->mailbox, inode->uidvalidity,
+	o = g_new0(struct open_request, 1);
+	o->fs = fs;
+	o->req = req;
+	o->ino = ino;
+	o->inode = inode;
+	o->fi = *fi;
+	store_body_wait_init(&o->wait, inode->mailbox, open_fetched, o);
+	/* Before the fetch can start (and end, and answer). */
+	fuse_req_interrupt_func(req, open_interrupted, o);
+	errnum = store_mailbox_body_start(&o->wait, inode->uidvalidity,
 			inode->uid, &body);
-	if (errnum) {
-		/* Another UIDVALIDITY: the message this name meant is gone. */
-		fuse_reply_err(req, errnum == ESTALE ? ENOENT : errnum);
-		return;
-	}
-	fh = g_new0(struct file_handle, 1);
-	fh->body = body;
-	fi->fh = (uint64_t)(uintptr_t)fh;
-	announced = fs_inode_size(fs->inodes, inode, &exact);
-	if (!exact)
-		fs_inode_set_size(fs->inodes, inode, body.length);
-	if (body.length != announced) {
-		/* RFC822.SIZE was wrong (RFC 3501 §2.3.4 makes it a
-		 * property of the message, but servers compute it before
-		 * conversions): the bytes win.  The kernel may still hold
-		 * the old size, so this open bypasses its page cache and the
-		 * attributes are invalidated.  An open that wins the race
-		 * against that notification is still safe: an announced size
-		 * was never cached (fill_attr), so the kernel asks for the
-		 * new one before it clips a read. */
-		log_debug(LOG_AREA_FUSE, "UID %u: %" G_GUINT64_FORMAT
-				" bytes, not %" G_GUINT64_FORMAT, inode->uid,
-				body.length, announced);
-		fs_notify_inval_inode(fs->notifier, ino);
-		fi->direct_io = 1;
-	} else {
-		fi->keep_cache = 1;
-	}
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		close(fh->body.fd);
-		g_free(fh);
-	}
+	if (errnum != EINPROGRESS)
+		open_reply(o, errnum, &body);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -536,15 +653,18 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct imapfs_fs *fs = req_fs(req);
 	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
 	g_autoptr(GString) value = g_string_new(NULL);
+	struct store_cancel cancel;
 	int errnum;
 
 	if (!inode) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	errnum = fs_xattr_get(fs, inode, name, value);
+	req_cancel_begin(req, &cancel);
+	errnum = fs_xattr_get(fs, inode, &cancel, name, value);
+	req_cancel_end(req, &cancel);
 	if (errnum)
-		fuse_reply_err(req, errnum);
+		fuse_reply_err(req, reply_errno(errnum));
 	else
 		reply_xattr_value(req, size, value);
 }
@@ -554,15 +674,18 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct imapfs_fs *fs = req_fs(req);
 	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
 	g_autoptr(GString) names = g_string_new(NULL);
+	struct store_cancel cancel;
 	int errnum;
 
 	if (!inode) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	errnum = fs_xattr_list(fs, inode, names);
+	req_cancel_begin(req, &cancel);
+	errnum = fs_xattr_list(fs, inode, &cancel, names);
+	req_cancel_end(req, &cancel);
 	if (errnum)
-		fuse_reply_err(req, errnum);
+		fuse_reply_err(req, reply_errno(errnum));
 	else
 		reply_xattr_value(req, size, names);
 }

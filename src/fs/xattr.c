@@ -115,7 +115,7 @@ static void attrs_fit_list(struct attrs *a)
 }
 
 static int collect_message(struct imapfs_fs *fs, struct fs_inode *inode,
-		struct attrs *a)
+		struct store_cancel *cancel, struct attrs *a)
 {
 	struct store_message msg;
 	char date[IMAP_RFC3339_MAX];
@@ -124,7 +124,7 @@ static int collect_message(struct imapfs_fs *fs, struct fs_inode *inode,
 	/* Flags change: like a lookup, this answers from a listing at most
 	 * -o refresh seconds old (a stale one if the server is away). */
 	errnum = store_mailbox_ensure_listed(inode->mailbox,
-			store_account_config(fs->account)->refresh_s);
+			store_account_config(fs->account)->refresh_s, cancel);
 	if (errnum)
 		return errnum;
 	errnum = store_mailbox_message(inode->mailbox, inode->uid, &msg);
@@ -160,12 +160,13 @@ static int collect_message(struct imapfs_fs *fs, struct fs_inode *inode,
 }
 
 static int collect_dir(struct imapfs_fs *fs, struct fs_inode *inode,
-		struct attrs *a)
+		struct store_cancel *cancel, struct attrs *a)
 {
 	struct store_node *node = inode->node;
 	struct store_mailbox *mb;
 	struct store_mailbox_status status;
 	char *specialuse;
+	int errnum;
 
 	if (!node->raw_name)
 		return 0;	/* the mount root */
@@ -177,9 +178,11 @@ static int collect_dir(struct imapfs_fs *fs, struct fs_inode *inode,
 	if (!mb)
 		return 0;
 	/* Counts come from the listing, so they agree with the files. */
-	if (store_mailbox_ensure_listed(mb,
-				store_account_config(fs->account)->refresh_s) ||
-			store_mailbox_status(mb, &status))
+	errnum = store_mailbox_ensure_listed(mb,
+			store_account_config(fs->account)->refresh_s, cancel);
+	if (errnum == ECANCELED)
+		return errnum;
+	if (errnum || store_mailbox_status(mb, &status))
 		return 0;
 	attrs_add(a, XATTR_PREFIX "uidvalidity",
 			g_strdup_printf("%u", status.uidvalidity));
@@ -193,13 +196,13 @@ static int collect_dir(struct imapfs_fs *fs, struct fs_inode *inode,
 }
 
 static int attrs_collect(struct imapfs_fs *fs, struct fs_inode *inode,
-		struct attrs *a)
+		struct store_cancel *cancel, struct attrs *a)
 {
 	a->names = g_ptr_array_new_with_free_func(g_free);
 	a->values = g_ptr_array_new_with_free_func(g_free);
 	if (inode->kind == FS_INODE_MESSAGE)
-		return collect_message(fs, inode, a);
-	return collect_dir(fs, inode, a);
+		return collect_message(fs, inode, cancel, a);
+	return collect_dir(fs, inode, cancel, a);
 }
 
 static void attrs_clear(struct attrs *a)
@@ -209,7 +212,7 @@ static void attrs_clear(struct attrs *a)
 }
 
 int fs_xattr_get(struct imapfs_fs *fs, struct fs_inode *inode,
-		const char *name, GString *value)
+		struct store_cancel *cancel, const char *name, GString *value)
 {
 	struct attrs a;
 	int errnum;
@@ -217,7 +220,7 @@ int fs_xattr_get(struct imapfs_fs *fs, struct fs_inode *inode,
 	/* Cheap answer for the attributes ls and cp ask every file for. */
 	if (!g_str_has_prefix(name, XATTR_PREFIX))
 		return ENODATA;
-	errnum = attrs_collect(fs, inode, &a);
+	errnum = attrs_collect(fs, inode, cancel, &a);
 	if (errnum == 0) {
 		errnum = ENODATA;
 		for (guint i = 0; i < a.names->len; i++) {
@@ -234,10 +237,10 @@ int fs_xattr_get(struct imapfs_fs *fs, struct fs_inode *inode,
 }
 
 int fs_xattr_list(struct imapfs_fs *fs, struct fs_inode *inode,
-		GString *names)
+		struct store_cancel *cancel, GString *names)
 {
 	struct attrs a;
-	int errnum = attrs_collect(fs, inode, &a);
+	int errnum = attrs_collect(fs, inode, cancel, &a);
 
 	for (guint i = 0; errnum == 0 && i < a.names->len; i++) {
 		const char *name = g_ptr_array_index(a.names, i);

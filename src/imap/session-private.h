@@ -12,6 +12,11 @@ struct imap_session {
 	unsigned id;
 	const struct imap_session_config *cfg;	/* borrowed */
 	int timeout_ms;				/* for every wait */
+	/* The rate floor: since `command_start`, the server has had
+	 * timeout_ms plus one second per IMAP_SESSION_RATE_FLOOR bytes of
+	 * the `command_received` it sent. */
+	gint64 command_start;			/* monotonic µs */
+	uint64_t command_received;
 	struct imap_session_events events;
 	struct imap_transport *transport;	/* owned */
 	struct imap_parser *parser;		/* owned */
@@ -33,6 +38,10 @@ struct imap_session {
 	char bye_text[200];
 
 	struct imap_selected selected;
+	/* A SELECT or EXAMINE is in flight: the one command whose response
+	 * codes describe the selected mailbox.  A MAILBOXID elsewhere (in
+	 * CREATE's tagged OK, RFC 8474 §4.1) names another mailbox. */
+	bool selecting;
 	struct msgmap *msgmap;			/* owned */
 
 	/* The command in flight; NULL between commands. */
@@ -43,6 +52,9 @@ struct imap_session {
 struct imap_session *session_new(const struct imap_session_config *cfg,
 		unsigned id, const struct imap_session_events *events);
 void session_free(struct imap_session *session);
+
+/* A new command (or the greeting): the rate floor counts from now. */
+void session_command_begin(struct imap_session *session);
 
 /* Forget buffered input and parser state (after STARTTLS). */
 void session_discard_input(struct imap_session *session);

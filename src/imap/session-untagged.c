@@ -66,6 +66,49 @@ static void session_parse_enabled(struct imap_session *session,
 	}
 }
 
+/*
+ * "MAILBOXID (objectid)" of the mailbox being selected (RFC 8474 §4.2).
+ * The identifier will name a cache directory, so anything but the objectid
+ * syntax (§7: 1 to 255 of ALPHA, DIGIT, "_", "-") is ignored, as is one
+ * from a server that did not announce OBJECTID: the mailbox then has no
+ * identifier but its name, as without the extension.
+ */
+static void session_parse_mailboxid(struct imap_session *session,
+		const struct imap_arg *args)
+{
+	const struct imap_arg *items;
+	const char *id = NULL;
+	size_t count, len = 0;
+
+	if (!session->selecting) {
+		log_debug(LOG_AREA_IMAP, "connection %u: MAILBOXID outside "
+				"SELECT/EXAMINE ignored", session->id);
+		return;
+	}
+	if (!(session->capabilities & IMAP_CAP_OBJECTID)) {
+		log_debug(LOG_AREA_IMAP, "connection %u: MAILBOXID without "
+				"OBJECTID ignored", session->id);
+		return;
+	}
+	/* An objectid is a bare atom; "NIL" is one too. */
+	if (imap_arg_get_list(&args[0], &items, &count) && count == 1 &&
+			args[1].type == IMAP_ARG_EOL &&
+			(items[0].type == IMAP_ARG_ATOM ||
+			 items[0].type == IMAP_ARG_NIL)) {
+		id = items[0].u.str.data;
+		len = items[0].u.str.len;
+	}
+	if (!id || len == 0 || len > IMAP_OBJECTID_MAX ||
+			strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				"abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+			len) {
+		log_debug(LOG_AREA_IMAP, "connection %u: malformed MAILBOXID "
+				"ignored", session->id);
+		return;
+	}
+	memcpy(session->selected.mailboxid, id, len + 1);
+}
+
 /* Response codes carry state wherever they appear (untagged OK, tagged
  * OK of SELECT or LOGIN). */
 void session_handle_code(struct imap_session *session,
@@ -86,6 +129,8 @@ void session_handle_code(struct imap_session *session,
 				&session->selected.highestmodseq);
 	} else if (strcmp(r->code, "NOMODSEQ") == 0) {
 		session->selected.highestmodseq = 0;
+	} else if (strcmp(r->code, "MAILBOXID") == 0) {
+		session_parse_mailboxid(session, args);
 	} else if (strcmp(r->code, "READ-ONLY") == 0) {
 		session->selected.read_only = true;
 	} else if (strcmp(r->code, "READ-WRITE") == 0) {

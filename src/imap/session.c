@@ -241,6 +241,37 @@ static void trace_response(struct imap_session *session,
 
 /* --- reading ------------------------------------------------------------ */
 
+/*
+ * How long the next read may wait: timeout_ms of silence, and no longer
+ * than the rate floor allows.  A big body over a slow link takes as long
+ * as it needs, but a server that trickles a byte now and then, never
+ * silent for a whole timeout, cannot hold a request for ever.  0: the
+ * budget is spent.
+ */
+static int session_read_budget_ms(struct imap_session *session)
+{
+	gint64 now = g_get_monotonic_time();
+	gint64 end;
+
+	if (session->timeout_ms < 0)
+		return -1;
+	if (session->command_start == 0)
+		session->command_start = now;
+	end = session->command_start +
+		(gint64)session->timeout_ms * 1000 +
+		(gint64)(session->command_received * G_USEC_PER_SEC /
+			 IMAP_SESSION_RATE_FLOOR);
+	if (now >= end)
+		return 0;
+	return (int)MIN((gint64)session->timeout_ms, (end - now + 999) / 1000);
+}
+
+void session_command_begin(struct imap_session *session)
+{
+	session->command_start = g_get_monotonic_time();
+	session->command_received = 0;
+}
+
 const struct imap_response *session_read_response(
 		struct imap_session *session, struct imap_result *result)
 {
@@ -252,6 +283,8 @@ const struct imap_response *session_read_response(
 		return NULL;
 	}
 	for (;;) {
+		int wait_ms;
+
 		if (session->input_start < session->input_end) {
 			size_t consumed = 0;
 			enum imap_parse_result r = imap_parser_feed(
@@ -279,11 +312,25 @@ const struct imap_response *session_read_response(
 		}
 		session->input_start = 0;
 		session->input_end = 0;
+		wait_ms = session_read_budget_ms(session);
+		if (wait_ms == 0) {
+			session_set_result(result, IMAP_RESULT_SESSION, NULL,
+					"server too slow: %" G_GUINT64_FORMAT
+					" bytes in %" G_GINT64_FORMAT " s",
+					session->command_received,
+					(g_get_monotonic_time() -
+					 session->command_start) /
+					G_USEC_PER_SEC);
+			result->timed_out = true;
+			session_kill(session);
+			return NULL;
+		}
 		ssize_t n = imap_transport_read(session->transport,
 				session->input, SESSION_INPUT_SIZE,
-				session->timeout_ms, &error);
+				wait_ms, &error);
 		if (n > 0) {
 			session->input_end = (size_t)n;
+			session->command_received += (uint64_t)n;
 			continue;
 		}
 		if (n == 0) {
@@ -388,8 +435,8 @@ static void result_from_tagged(const struct imap_response *r,
 }
 
 /*
- * PITFALLS 13: literals go without waiting where the server allows it
- * (LITERAL+; LITERAL- up to 4096 bytes), except large ones: a server that
+ * Literals go without waiting where the server allows it (RFC 7888:
+ * LITERAL+; LITERAL- up to 4096 bytes), except large ones: a server that
  * refuses the command should not make us upload a whole body first.
  */
 #define LITERAL_NONSYNC_MAX (100 * 1024)
@@ -501,6 +548,7 @@ bool imap_session_run(struct imap_session *session, struct imap_command *cmd,
 	}
 	g_snprintf(tag, sizeof(tag), "a%u", ++session->tag_counter);
 	session->handlers = handlers;
+	session_command_begin(session);
 	if (!session_send(session, tag, cmd, result))
 		goto out;
 	while (!done) {
@@ -546,6 +594,7 @@ bool imap_session_select(struct imap_session *session, const char *mailbox,
 {
 	struct imap_command *cmd;
 	bool utf8 = session->enabled & IMAP_ENABLED_UTF8_ACCEPT;
+	bool ok;
 
 	if (session->selected.name &&
 			strcmp(session->selected.name, mailbox) == 0 &&
@@ -564,8 +613,15 @@ bool imap_session_select(struct imap_session *session, const char *mailbox,
 	cmd = imap_command_new(read_only ? "EXAMINE" : "SELECT");
 	imap_command_append_string(cmd, mailbox, strlen(mailbox), utf8,
 			false);
-	if (!imap_session_run(session, cmd, NULL, result))
+	session->selecting = true;
+	ok = imap_session_run(session, cmd, NULL, result);
+	session->selecting = false;
+	if (!ok) {
+		/* Nothing is selected (RFC 3501 §6.3.1), so nothing it said
+		 * describes a selected mailbox. */
+		session->selected.mailboxid[0] = '\0';
 		return false;
+	}
 	session->selected.name = g_strdup(mailbox);
 	msgmap_set_count(session->msgmap, session->selected.exists);
 	return true;
@@ -574,6 +630,7 @@ bool imap_session_select(struct imap_session *session, const char *mailbox,
 void imap_session_forget_selected(struct imap_session *session)
 {
 	g_clear_pointer(&session->selected.name, g_free);
+	session->selected.mailboxid[0] = '\0';
 }
 
 bool imap_session_poll(struct imap_session *session)

@@ -55,6 +55,13 @@ enum imap_auth_mechanism {
  * with *error set. */
 typedef const char *imap_password_fn(void *ctx, GError **error);
 
+/*
+ * Every wait for the server ends after timeout_ms of silence; besides, a
+ * command's answer must come at IMAP_SESSION_RATE_FLOOR bytes per second
+ * on average after the first timeout_ms (see imapfs(1), "timeout").
+ */
+#define IMAP_SESSION_RATE_FLOOR 1024
+
 struct imap_session_config {
 	enum imap_security security;
 	char *host;		/* for TCP and certificate checks */
@@ -118,6 +125,10 @@ struct imap_result {
 	char text[256];		/* the server's text, or what went wrong */
 };
 
+/* The longest object identifier (RFC 8474 §7: 1*255 of ALPHA, DIGIT,
+ * "_" and "-"). */
+#define IMAP_OBJECTID_MAX 255
+
 /* The selected mailbox as the server described it. */
 struct imap_selected {
 	char *name;		/* raw server name; NULL when none */
@@ -126,6 +137,12 @@ struct imap_selected {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t highestmodseq;	/* 0: unknown or NOMODSEQ */
+	/* MAILBOXID (RFC 8474 §4.2), from servers with OBJECTID: unlike
+	 * name and UIDVALIDITY, never the same for two mailboxes, and kept
+	 * across a rename (§4).  Only ever holds what the objectid syntax
+	 * allows (§7), so it is safe in a file name; "" when none.  An
+	 * array, not a pointer, so that a copy of this struct owns it. */
+	char mailboxid[IMAP_OBJECTID_MAX + 1];
 };
 
 /* Unsolicited changes to the selected mailbox. */

@@ -25,7 +25,27 @@ struct store_account {
 					 * borrowed from the nodes */
 	gint64 tree_listed_at;
 	bool tree_listing;
+
+	/* Where listings and fetches run: the threads that asked only wait
+	 * for them (and may stop waiting), so a request can be interrupted
+	 * and a body can be fetched while its reader is gone. */
+	GThreadPool *workers;
+	GMutex jobs_lock;
+	GCond jobs_done;
+	unsigned jobs;			/* queued or running */
 };
+
+static void worker_run(gpointer data, gpointer user_data)
+{
+	struct store_account *account = user_data;
+	struct store_job *job = data;
+
+	job->run(job);		/* which may free job */
+	g_mutex_lock(&account->jobs_lock);
+	if (--account->jobs == 0)
+		g_cond_broadcast(&account->jobs_done);
+	g_mutex_unlock(&account->jobs_lock);
+}
 
 static struct store_node *node_new(struct store_node *parent,
 		const char *display, const char *raw_name)
@@ -119,7 +139,39 @@ struct store_account *store_account_new(
 	account->root = node_new(NULL, "", NULL);
 	account->root->attrs = STORE_NODE_NOSELECT;
 	account->mailboxes = g_hash_table_new(g_str_hash, g_str_equal);
+	/* Every job takes a connection from the pool, waiting for one with a
+	 * deadline; more threads than connections let the surplus wait there
+	 * rather than unbounded in this queue. */
+	g_mutex_init(&account->jobs_lock);
+	g_cond_init(&account->jobs_done);
+	account->workers = g_thread_pool_new(worker_run, account,
+			(gint)(2 * MAX(cfg->connections, 1u) + 4), FALSE, NULL);
 	return account;
+}
+
+void store_account_submit(struct store_account *account,
+		struct store_job *job)
+{
+	job->queued_at = g_get_monotonic_time();
+	g_mutex_lock(&account->jobs_lock);
+	account->jobs++;
+	g_mutex_unlock(&account->jobs_lock);
+	g_thread_pool_push(account->workers, job, NULL);
+}
+
+bool store_job_queued_too_long(const struct store_account *account,
+		const struct store_job *job)
+{
+	return g_get_monotonic_time() - job->queued_at >
+		(gint64)account->cfg.session.timeout_ms * 1000;
+}
+
+void store_account_quiesce(struct store_account *account)
+{
+	g_mutex_lock(&account->jobs_lock);
+	while (account->jobs > 0)
+		g_cond_wait(&account->jobs_done, &account->jobs_lock);
+	g_mutex_unlock(&account->jobs_lock);
 }
 
 void store_account_free(struct store_account **account)
@@ -128,6 +180,10 @@ void store_account_free(struct store_account **account)
 
 	if (!a)
 		return;
+	/* Jobs still queued or running finish first: they hold mailboxes. */
+	g_thread_pool_free(a->workers, FALSE, TRUE);
+	g_mutex_clear(&a->jobs_lock);
+	g_cond_clear(&a->jobs_done);
 	imap_pool_free(&a->pool);
 	g_hash_table_destroy(a->mailboxes);
 	node_free(a->root);

@@ -5,8 +5,9 @@
  *
  * This layer owns all mailbox state and applies every answer of the server
  * to it; it knows nothing about FUSE.  Functions that may talk to the
- * server block the calling thread (bounded by the account's timeout) and
- * report failure as a positive errno.
+ * server either block the calling thread (every wait bounded, see
+ * docs/DESIGN.md "Deadlines") or run on the account's own threads and
+ * report back through a callback; failure is a positive errno.
  */
 #ifndef IMAPFS_STORE_ACCOUNT_H
 #define IMAPFS_STORE_ACCOUNT_H
@@ -71,6 +72,27 @@ struct store_observer {
 };
 
 struct store_account;
+
+/* Work that talks to the server, run on one of the account's threads. */
+struct store_job {
+	void (*run)(struct store_job *job);
+	gint64 queued_at;	/* monotonic µs; set by submit */
+};
+
+/* Queue a job; it runs once, and must not be freed before it has run.
+ * store_account_free() waits for every job queued. */
+void store_account_submit(struct store_account *account,
+		struct store_job *job);
+
+/* True when the job sat in the queue for longer than the timeout: every
+ * worker was busy that long, so it fails now rather than start a wait for
+ * a connection on top of it. */
+bool store_job_queued_too_long(const struct store_account *account,
+		const struct store_job *job);
+
+/* Wait until no job is queued or running.  Every job ends in bounded
+ * time, so this does too. */
+void store_account_quiesce(struct store_account *account);
 
 /* Opens the cache; does not connect yet. */
 struct store_account *store_account_new(

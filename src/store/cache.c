@@ -14,7 +14,10 @@
  * written as %XX (upper-case hex), which is reversible and so can never give
  * two identities one directory, and is never "." or "..".  When that would
  * be longer than MAILBOX_DIR_MAX, M is "h-" and the SHA-256 of the identity
- * in hex instead.  The prefixes keep the two forms apart.
+ * in hex instead.  The prefixes keep the two forms apart.  The identity is
+ * "id:" and the MAILBOXID where the server has one, else the raw name (see
+ * body_cache_identity()), so a MAILBOXID's M is "n-id%3A" and the
+ * MAILBOXID, unless hashed.
  *
  * A body file is a HEADER_SIZE-byte plain ASCII header followed by the body:
  *
@@ -158,6 +161,18 @@ static bool make_dir(const char *path, GError **error)
 static bool plain_byte(unsigned char c)
 {
 	return g_ascii_isalnum(c) || c == '.' || c == '_' || c == '-';
+}
+
+char *body_cache_identity(const char *raw_name, const char *mailboxid)
+{
+	g_return_val_if_fail(raw_name != NULL, NULL);
+
+	if (mailboxid && *mailboxid)
+		return g_strconcat("id:", mailboxid, NULL);
+	if (g_str_has_prefix(raw_name, "id:") ||
+			g_str_has_prefix(raw_name, "name:"))
+		return g_strconcat("name:", raw_name, NULL);
+	return g_strdup(raw_name);
 }
 
 /* The mailbox identity as one file name (see the top of this file). */

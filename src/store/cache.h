@@ -6,8 +6,9 @@
  * A cache directory belongs to one account; the account name is recorded in
  * it, and opening it for another account fails.  Bodies live at
  *   DIR/bodies/<mailbox>/<uidvalidity>/<uid>
- * where <mailbox> is the mailbox identity (its MAILBOXID where the server has
- * OBJECTID, else its raw server name) made safe as one file name.
+ * where <mailbox> is the mailbox identity (body_cache_identity(): its
+ * MAILBOXID where the server has OBJECTID, else its raw server name) made
+ * safe as one file name.
  *
  * Every body file starts with a fixed-size header that repeats its key, its
  * length and a checksum of the body; a file whose header does not match its
@@ -36,9 +37,19 @@ enum body_cache_error {
 	BODY_CACHE_ERROR_SHORT,		/* less than was announced */
 };
 
+/*
+ * A mailbox's identity in the cache (g_free it): its MAILBOXID where the
+ * server gave one (RFC 8474 §4: never the same for two mailboxes, kept
+ * across a rename), else its raw server name (the same for a mailbox and
+ * the one created, or renamed, under its name later).  The two kinds never
+ * meet: a MAILBOXID becomes "id:" + MAILBOXID, and a name stays as it is
+ * unless it starts with "id:" or "name:", which gets "name:" put in front.
+ */
+char *body_cache_identity(const char *raw_name, const char *mailboxid);
+
 struct body_cache_key {
 	const char *account;	/* the cache's own account, or NULL */
-	const char *mailbox;	/* identity: MAILBOXID or raw name */
+	const char *mailbox;	/* identity: body_cache_identity() */
 	uint32_t uidvalidity;
 	uint32_t uid;
 };

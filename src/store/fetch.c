@@ -117,8 +117,9 @@ static bool fetch_untagged(void *ctx, const struct imap_response *r)
 		return false;	/* a flag update: the session reports it */
 	}
 	if (uid != fetch->uid) {
-		/* PITFALLS 1: a server that answers with another message's
-		 * bytes must not get them served under this UID. */
+		/* A server that answers with another message's bytes must
+		 * not get them served under this UID (RFC 3501 §7.4.2 lets
+		 * it send FETCH data for any message, asked for or not). */
 		if (uid != 0)
 			log_warning("asked for UID %u, server sent UID %u; "
 					"ignored", fetch->uid, uid);
@@ -155,7 +156,6 @@ static int fetch_from_server(struct store_mailbox *mb, uint32_t uidvalidity,
 	struct imap_pool *pool = store_account_pool(mb->account);
 	struct body_fetch fetch = {
 		.cache = store_account_cache(mb->account),
-		.cache_id = mb->cache_id,
 		.uidvalidity = uidvalidity,
 		.uid = uid,
 		.entry = { .fd = -1 },
@@ -186,6 +186,14 @@ static int fetch_from_server(struct store_mailbox *mb, uint32_t uidvalidity,
 	}
 	if (imap_session_selected(session)->uidvalidity != uidvalidity) {
 		/* The UIDs we know name other messages now. */
+		errnum = ESTALE;
+		goto out;
+	}
+	/* The identity of the mailbox this session has selected, taken now:
+	 * a listing on another thread may have moved the name's identity
+	 * since, and these bytes belong to this one. */
+	fetch.cache_id = store_mailbox_session_cache_id(mb, session);
+	if (!fetch.cache_id) {
 		errnum = ESTALE;
 		goto out;
 	}
@@ -241,83 +249,173 @@ static void mailbox_learn_size(struct store_mailbox *mb, uint32_t uidvalidity,
 	g_mutex_unlock(&mb->lock);
 }
 
-/* One fetch in flight; those who wait for it take its outcome, so that a
- * failure costs every reader one timeout, not one each. */
+/* One fetch in flight per UID; everyone who asks for the body meanwhile
+ * takes its outcome, so that a failure costs every reader one timeout,
+ * not one each, and a body too big for the cache is fetched once for all
+ * of them.  It runs on the account's threads, for as long as it takes
+ * (every wait in it is bounded), whether or not anybody still waits. */
 struct fetch_slot {
-	bool done;
-	int errnum;
-	unsigned refs;		/* under the mailbox lock */
+	struct store_job job;
+	struct store_mailbox *mb;
+	uint32_t uidvalidity;
+	uint32_t uid;
+	GPtrArray *waiters;	/* struct store_body_wait *; mailbox lock */
 };
 
-static void slot_unref(struct fetch_slot *slot)
+enum {
+	BODY_WAIT_NEW,
+	BODY_WAIT_ATTACHED,
+	BODY_WAIT_CANCELLED,
+	BODY_WAIT_DONE,
+};
+
+/* Everyone waiting gets the body on a descriptor of their own, made
+ * before anyone is told (one of them may close the original at once). */
+static void fetch_deliver(GPtrArray *waiters, int errnum,
+		struct body_cache_entry *entry)
 {
-	if (--slot->refs == 0)
-		g_free(slot);
+	int *fds = g_new(int, waiters->len);
+
+	for (guint i = 0; i < waiters->len; i++)
+		fds[i] = errnum ? -1 : i == 0 ? entry->fd : dup(entry->fd);
+	for (guint i = 0; i < waiters->len; i++) {
+		struct store_body_wait *w = g_ptr_array_index(waiters, i);
+		struct body_cache_entry mine = *entry;
+
+		mine.fd = fds[i];
+		if (errnum)
+			w->done(w, errnum, NULL);
+		else if (mine.fd < 0)
+			w->done(w, EIO, NULL);
+		else
+			w->done(w, 0, &mine);
+	}
+	if (waiters->len == 0 && errnum == 0)
+		close(entry->fd);
+	g_free(fds);
 }
 
-int store_mailbox_body(struct store_mailbox *mb, uint32_t uidvalidity,
-		uint32_t uid, struct body_cache_entry *entry)
+static void fetch_job(struct store_job *job)
 {
+	struct fetch_slot *slot = (struct fetch_slot *)(void *)job;
+	struct store_mailbox *mb = slot->mb;
+	struct body_cache_entry entry = { .fd = -1 };
+	GPtrArray *waiters;
+	int errnum;
+
+	if (store_job_queued_too_long(mb->account, job)) {
+		log_warning("cannot fetch %s UID %u: every connection stayed "
+				"busy", mb->raw_name, slot->uid);
+		errnum = ETIMEDOUT;
+	} else {
+		errnum = fetch_from_server(mb, slot->uidvalidity, slot->uid,
+				&entry);
+	}
+
+	g_mutex_lock(&mb->lock);
+	g_hash_table_remove(mb->fetching, GUINT_TO_POINTER(slot->uid));
+	waiters = g_steal_pointer(&slot->waiters);
+	for (guint i = 0; i < waiters->len; i++) {
+		struct store_body_wait *w = g_ptr_array_index(waiters, i);
+
+		w->state = BODY_WAIT_DONE;
+	}
+	if (errnum == ESTALE)
+		mb->listed_at = 0;
+	g_mutex_unlock(&mb->lock);
+	if (errnum == 0)
+		mailbox_learn_size(mb, slot->uidvalidity, slot->uid,
+				entry.length);
+	fetch_deliver(waiters, errnum, &entry);
+	g_ptr_array_unref(waiters);
+	g_free(slot);
+}
+
+void store_body_wait_init(struct store_body_wait *wait,
+		struct store_mailbox *mailbox, store_body_done_fn done,
+		void *ctx)
+{
+	memset(wait, 0, sizeof(*wait));
+	wait->mailbox = mailbox;
+	wait->done = done;
+	wait->ctx = ctx;
+	wait->state = BODY_WAIT_NEW;
+}
+
+int store_mailbox_body_start(struct store_body_wait *wait,
+		uint32_t uidvalidity, uint32_t uid,
+		struct body_cache_entry *entry)
+{
+	struct store_mailbox *mb = wait->mailbox;
 	struct body_cache *cache = store_account_cache(mb->account);
 	struct body_cache_key key = {
-		.mailbox = mb->cache_id,
+		.mailbox = store_mailbox_cache_id(mb),
 		.uidvalidity = uidvalidity,
 		.uid = uid,
 	};
-	gpointer id = GUINT_TO_POINTER(uid);
 	struct fetch_slot *slot;
-	int errnum;
 
-	for (;;) {
-		if (body_cache_lookup(cache, &key, entry)) {
-			mailbox_learn_size(mb, uidvalidity, uid,
-					entry->length);
-			return 0;
-		}
-		g_mutex_lock(&mb->lock);
-		slot = g_hash_table_lookup(mb->fetching, id);
-		if (!slot)
-			break;
-		/* Someone is fetching it: wait for the outcome.  Every wait
-		 * of the fetch is bounded, so this one is too, and a slow
-		 * but moving download is not cut short. */
-		slot->refs++;
-		while (!slot->done)
-			g_cond_wait(&mb->changed, &mb->lock);
-		errnum = slot->errnum;
-		slot_unref(slot);
-		g_mutex_unlock(&mb->lock);
-		if (errnum)
-			return errnum;
-		/* Done: it is in the cache now (or evicted already, in which
-		 * case we fetch it ourselves). */
+	if (body_cache_lookup(cache, &key, entry)) {
+		mailbox_learn_size(mb, uidvalidity, uid, entry->length);
+		return 0;
 	}
-	slot = g_new0(struct fetch_slot, 1);
-	slot->refs = 1;
-	g_hash_table_insert(mb->fetching, id, slot);
+	g_mutex_lock(&mb->lock);
+	if (wait->state == BODY_WAIT_CANCELLED) {
+		g_mutex_unlock(&mb->lock);
+		return ECANCELED;
+	}
+	slot = g_hash_table_lookup(mb->fetching, GUINT_TO_POINTER(uid));
+	if (slot && slot->uidvalidity != uidvalidity) {
+		/* The UIDVALIDITY changed under one of the two: both mean
+		 * the same number, not the same message. */
+		g_mutex_unlock(&mb->lock);
+		return ESTALE;
+	}
+	if (!slot) {
+		slot = g_new0(struct fetch_slot, 1);
+		slot->job.run = fetch_job;
+		slot->mb = mb;
+		slot->uidvalidity = uidvalidity;
+		slot->uid = uid;
+		slot->waiters = g_ptr_array_new();
+		g_hash_table_insert(mb->fetching, GUINT_TO_POINTER(uid),
+				slot);
+		store_account_submit(mb->account, &slot->job);
+	}
+	g_ptr_array_add(slot->waiters, wait);
+	wait->slot = slot;
+	wait->state = BODY_WAIT_ATTACHED;
 	g_mutex_unlock(&mb->lock);
+	return EINPROGRESS;
+}
 
-	errnum = fetch_from_server(mb, uidvalidity, uid, entry);
+bool store_body_wait_cancel(struct store_body_wait *wait)
+{
+	struct store_mailbox *mb = wait->mailbox;
+	bool detached = false;
 
 	g_mutex_lock(&mb->lock);
-	g_hash_table_remove(mb->fetching, id);
-	slot->done = true;
-	slot->errnum = errnum;
-	slot_unref(slot);
-	if (errnum == ESTALE)
-		mb->listed_at = 0;
-	g_cond_broadcast(&mb->changed);
+	switch (wait->state) {
+	case BODY_WAIT_NEW:
+		wait->state = BODY_WAIT_CANCELLED;
+		break;
+	case BODY_WAIT_ATTACHED:
+		g_ptr_array_remove_fast(wait->slot->waiters, wait);
+		wait->state = BODY_WAIT_CANCELLED;
+		detached = true;
+		break;
+	default:
+		break;
+	}
 	g_mutex_unlock(&mb->lock);
-	if (errnum == 0)
-		mailbox_learn_size(mb, uidvalidity, uid, entry->length);
-	return errnum;
+	return detached;
 }
 
 bool store_mailbox_cached_size(struct store_mailbox *mb, uint32_t uidvalidity,
 		uint32_t uid, uint64_t *size_r)
 {
 	struct body_cache_key key = {
-		.mailbox = mb->cache_id,
+		.mailbox = store_mailbox_cache_id(mb),
 		.uidvalidity = uidvalidity,
 		.uid = uid,
 	};

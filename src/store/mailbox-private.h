@@ -17,7 +17,13 @@ struct listing_expunge {
 struct store_mailbox {
 	struct store_account *account;	/* borrowed */
 	char *raw_name;			/* owned */
-	char *cache_id;			/* owned: identity in the cache */
+	/* Identity in the cache (body_cache_identity()), owned.  Read
+	 * without the lock, so a listing that finds another mailbox under
+	 * the name replaces it under the lock, atomically, and never frees
+	 * it: every identity the mailbox had lives as long as the mailbox
+	 * (retired_ids). */
+	char *cache_id;
+	GPtrArray *retired_ids;		/* owned: earlier cache_ids */
 
 	GMutex lock;
 	GCond changed;			/* listing or fetch finished */
@@ -27,6 +33,8 @@ struct store_mailbox {
 	uint64_t highestmodseq;
 	gint64 listed_at;		/* monotonic µs; 0: stale */
 	bool listing;
+	struct store_job list_job;	/* while listing */
+	gint64 list_progress_at;	/* atomic; monotonic µs */
 	unsigned list_generation;	/* listings finished */
 	int list_errnum;		/* how the last one ended */
 	/* News that came while a listing was in flight, which its answer
@@ -41,9 +49,21 @@ struct store_mailbox {
 
 /* A session of the pool with the mailbox selected (EXAMINE), or an errno;
  * what went wrong is logged as "cannot DOING MAILBOX: why".  With sync, it
- * is opened afresh even if the session had it selected.
+ * is opened afresh even if the session had it selected.  Without, it is
+ * the mailbox listed (its MAILBOXID is cache_id's), or ESTALE when another
+ * one has taken the name since (the next access lists it again).
  * Give the session back with imap_pool_release(). */
 int store_mailbox_session(struct store_mailbox *mb, const char *doing,
 		bool sync, struct imap_session **session_r);
+
+/* The identity in the cache now (see cache_id): valid until the mailbox
+ * is freed, with or without the lock. */
+const char *store_mailbox_cache_id(struct store_mailbox *mb);
+
+/* The identity under which bytes fetched on session (with mb selected)
+ * belong in the cache: cache_id, when the session's view is of the
+ * mailbox listed (by MAILBOXID), else NULL.  Valid until mb is freed. */
+const char *store_mailbox_session_cache_id(struct store_mailbox *mb,
+		const struct imap_session *session);
 
 #endif

@@ -6,6 +6,7 @@
 #include "store/mailbox-private.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "imap/datetime.h"
@@ -19,10 +20,10 @@ struct store_mailbox *store_mailbox_new(struct store_account *account,
 
 	mailbox->account = account;
 	mailbox->raw_name = g_strdup(raw_name);
-	/* MAILBOXID (RFC 8474) would survive renames; until we ask for it,
-	 * the server name is the identity, which is safe: a mailbox that is
-	 * deleted and created again gets a new UIDVALIDITY. */
-	mailbox->cache_id = g_strdup(raw_name);
+	/* Until a listing brings the MAILBOXID (where the server has
+	 * OBJECTID), the name; nothing is fetched before that listing. */
+	mailbox->cache_id = body_cache_identity(raw_name, NULL);
+	mailbox->retired_ids = g_ptr_array_new_with_free_func(g_free);
 	g_mutex_init(&mailbox->lock);
 	g_cond_init(&mailbox->changed);
 	mailbox->fetching = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -42,6 +43,7 @@ void store_mailbox_free(struct store_mailbox **mailbox)
 	g_cond_clear(&mb->changed);
 	g_free(mb->raw_name);
 	g_free(mb->cache_id);
+	g_ptr_array_unref(mb->retired_ids);
 	g_free(mb);
 	*mailbox = NULL;
 }
@@ -51,12 +53,75 @@ const char *store_mailbox_name(const struct store_mailbox *mailbox)
 	return mailbox->raw_name;
 }
 
+const char *store_mailbox_cache_id(struct store_mailbox *mb)
+{
+	return __atomic_load_n(&mb->cache_id, __ATOMIC_ACQUIRE);
+}
+
+/* The identity in the cache of what a session has selected under the
+ * mailbox's name (g_free it). */
+static char *mailbox_identity(const struct store_mailbox *mb,
+		const struct imap_selected *sel)
+{
+	return body_cache_identity(mb->raw_name, sel->mailboxid);
+}
+
+/* Make identity (owned) the mailbox's cache_id.  Under the lock. */
+static void mailbox_set_identity(struct store_mailbox *mb, char *identity)
+{
+	/* Back to an earlier one (a server that sends MAILBOXID only now
+	 * and then): reuse it, so that the retired ones stay few. */
+	for (guint i = 0; i < mb->retired_ids->len; i++) {
+		if (strcmp(g_ptr_array_index(mb->retired_ids, i),
+					identity) == 0) {
+			g_free(identity);
+			identity = g_ptr_array_steal_index_fast(
+					mb->retired_ids, i);
+			break;
+		}
+	}
+	g_ptr_array_add(mb->retired_ids, mb->cache_id);
+	__atomic_store_n(&mb->cache_id, identity, __ATOMIC_RELEASE);
+}
+
+/*
+ * cache_id if the session has selected the mailbox that the index
+ * describes, else NULL.  With MAILBOXID, a session may still see one that
+ * has since left the name (renamed away: RFC 8474 §4 keeps its
+ * MAILBOXID), at an equal UIDVALIDITY, or the index may predate the one
+ * now under the name.  Either way, bytes from that session must not be
+ * cached under this identity: another mailbox's messages would be served
+ * for these.  The check and the identity returned are one step under the
+ * lock, so that a listing on another thread cannot move the identity in
+ * between.
+ */
+const char *store_mailbox_session_cache_id(struct store_mailbox *mb,
+		const struct imap_session *session)
+{
+	char *identity = mailbox_identity(mb, imap_session_selected(session));
+	const char *same;
+
+	g_mutex_lock(&mb->lock);
+	same = strcmp(identity, mb->cache_id) == 0 ? mb->cache_id : NULL;
+	g_mutex_unlock(&mb->lock);
+	g_free(identity);
+	return same;
+}
+
 /* --- listing ------------------------------------------------------------ */
 
 struct listing {
 	struct msg_index *index;
 	bool malformed;
+	struct store_mailbox *mb;
 };
+
+/* The listing moved on: those waiting for it extend their deadline. */
+static void listing_progress(struct store_mailbox *mb)
+{
+	__atomic_store_n(&mb->list_progress_at, g_get_monotonic_time(),
+			__ATOMIC_RELAXED);
+}
 
 static bool listing_untagged(void *ctx, const struct imap_response *r)
 {
@@ -71,6 +136,7 @@ static bool listing_untagged(void *ctx, const struct imap_response *r)
 	if (!r->name || strcmp(r->name, "FETCH") != 0 ||
 			!imap_arg_get_list(&r->args[0], &items, &count))
 		return false;
+	listing_progress(listing->mb);
 	for (size_t i = 0; i + 1 < count; i += 2) {
 		const struct imap_arg *key = &items[i], *value = &items[i + 1];
 		const struct imap_arg *inner;
@@ -139,6 +205,27 @@ int store_mailbox_session(struct store_mailbox *mb, const char *doing,
 		imap_session_forget_selected(*session_r);
 	if (!imap_session_select(*session_r, mb->raw_name, true, &result))
 		goto failed;
+	/* A listing learns the identity; anything else must be talking to
+	 * the mailbox listed.  An older view is opened afresh; when the
+	 * mailbox under the name has changed since the listing, nothing is
+	 * fetched until it is listed again. */
+	if (!sync && !store_mailbox_session_cache_id(mb, *session_r)) {
+		imap_session_forget_selected(*session_r);
+		if (!imap_session_select(*session_r, mb->raw_name, true,
+					&result))
+			goto failed;
+		if (!store_mailbox_session_cache_id(mb, *session_r)) {
+			log_info("%s: another mailbox under this name since "
+					"it was listed; listing it again",
+					mb->raw_name);
+			g_mutex_lock(&mb->lock);
+			mb->listed_at = 0;
+			g_mutex_unlock(&mb->lock);
+			imap_pool_release(pool, *session_r);
+			*session_r = NULL;
+			return ESTALE;
+		}
+	}
 	return 0;
 failed:
 	log_warning("cannot %s %s: %s", doing, mb->raw_name, result.text);
@@ -152,7 +239,7 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 		struct msg_index **index_r, struct imap_selected *selected_r)
 {
 	struct imap_pool *pool = store_account_pool(mb->account);
-	struct listing listing = { .index = msg_index_new() };
+	struct listing listing = { .index = msg_index_new(), .mb = mb };
 	struct imap_command_handlers handlers = {
 		.untagged = listing_untagged,
 		.ctx = &listing,
@@ -175,6 +262,7 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 		msg_index_free(&listing.index);
 		return errnum;
 	}
+	listing_progress(mb);
 	if (imap_session_selected(session)->uidvalidity == 0) {
 		log_warning("cannot list %s: server sent no UIDVALIDITY",
 				mb->raw_name);
@@ -284,18 +372,46 @@ static bool listing_news_apply(struct store_mailbox *mb,
 static GArray *mailbox_install(struct store_mailbox *mb,
 		struct msg_index *index, const struct imap_selected *sel)
 {
+	struct body_cache *cache = store_account_cache(mb->account);
 	bool first = mb->index == NULL;
 	bool fresh = listing_news_apply(mb, index, sel);
+	char *identity = mailbox_identity(mb, sel);
+	bool moved = strcmp(identity, mb->cache_id) != 0;
+	/* Another mailbox under the name: none of the old UIDs are its. */
 	GArray *gone = uids_gone(mb->index, mb->uidvalidity, index,
-			sel->uidvalidity);
+			moved ? 0 : sel->uidvalidity);
 
+	if (moved) {
+		char *by_name = body_cache_identity(mb->raw_name, NULL);
+
+		if (!first && *sel->mailboxid)
+			log_info("%s: another mailbox under this name "
+					"(MAILBOXID %s); cached bodies of the "
+					"old one are not used for it",
+					mb->raw_name, sel->mailboxid);
+		else if (!first)
+			log_info("%s: no MAILBOXID any more; cached bodies "
+					"are looked up by name", mb->raw_name);
+		/* Bodies kept under the name date from before the server
+		 * had OBJECTID, and no mailbox looks there while it has:
+		 * all go (0 is no UIDVALIDITY).  Those under an older
+		 * MAILBOXID stay: that mailbox may live on under another
+		 * name, where it finds them. */
+		if (*sel->mailboxid && strcmp(mb->cache_id, by_name) == 0)
+			body_cache_drop_stale(cache, by_name, 0);
+		g_free(by_name);
+		mailbox_set_identity(mb, identity);
+	} else {
+		g_free(identity);
+	}
 	if (mb->uidvalidity != 0 && mb->uidvalidity != sel->uidvalidity)
 		log_info("%s: UIDVALIDITY changed from %u to %u; its cache "
 				"is discarded", mb->raw_name, mb->uidvalidity,
 				sel->uidvalidity);
-	if (first || mb->uidvalidity != sel->uidvalidity)
-		body_cache_drop_stale(store_account_cache(mb->account),
-				mb->cache_id, sel->uidvalidity);
+	/* Under one identity, UIDs of another UIDVALIDITY are other
+	 * messages (RFC 3501 §2.3.1.1), whoever cached them. */
+	if (first || moved || mb->uidvalidity != sel->uidvalidity)
+		body_cache_drop_stale(cache, mb->cache_id, sel->uidvalidity);
 	msg_index_free(&mb->index);
 	mb->index = index;
 	mb->uidvalidity = sel->uidvalidity;
@@ -310,38 +426,24 @@ static GArray *mailbox_install(struct store_mailbox *mb,
 	return gone;
 }
 
-int store_mailbox_ensure_listed(struct store_mailbox *mb, int max_age_s)
+/* Runs on one of the account's threads: one listing per mailbox at a
+ * time, installed for everyone, whether or not anybody still waits. */
+static void mailbox_list_job(struct store_job *job)
 {
+	struct store_mailbox *mb = (struct store_mailbox *)(void *)
+		((char *)job - offsetof(struct store_mailbox, list_job));
 	struct msg_index *index = NULL;
 	struct imap_selected sel = { 0 };
 	GArray *gone = NULL;
 	int errnum;
 
-	g_mutex_lock(&mb->lock);
-	for (;;) {
-		gint64 age = g_get_monotonic_time() - mb->listed_at;
-		unsigned generation;
-
-		if (mb->index && (max_age_s < 0 || (mb->listed_at != 0 &&
-				age <= (gint64)max_age_s * G_USEC_PER_SEC))) {
-			g_mutex_unlock(&mb->lock);
-			return 0;
-		}
-		if (!mb->listing)
-			break;
-		/* Someone is listing already: theirs will do, whatever its
-		 * outcome.  Its waits are bounded, so this one is too. */
-		generation = mb->list_generation;
-		while (mb->list_generation == generation)
-			g_cond_wait(&mb->changed, &mb->lock);
-		errnum = mb->index ? 0 : mb->list_errnum;
-		g_mutex_unlock(&mb->lock);
-		return errnum;
+	if (store_job_queued_too_long(mb->account, job)) {
+		log_warning("cannot list %s: every connection stayed busy",
+				mb->raw_name);
+		errnum = ETIMEDOUT;
+	} else {
+		errnum = mailbox_list_from_server(mb, &index, &sel);
 	}
-	mb->listing = true;
-	g_mutex_unlock(&mb->lock);
-
-	errnum = mailbox_list_from_server(mb, &index, &sel);
 
 	g_mutex_lock(&mb->lock);
 	mb->listing = false;
@@ -356,8 +458,6 @@ int store_mailbox_ensure_listed(struct store_mailbox *mb, int max_age_s)
 		msg_index_free(&mb->index);
 		mb->uidvalidity = 0;
 		mb->listed_at = 0;
-	} else if (mb->index) {
-		errnum = 0;	/* stale beats nothing while the server is away */
 	}
 	g_cond_broadcast(&mb->changed);
 	g_mutex_unlock(&mb->lock);
@@ -366,6 +466,64 @@ int store_mailbox_ensure_listed(struct store_mailbox *mb, int max_age_s)
 				(const uint32_t *)(void *)gone->data, gone->len);
 		g_array_unref(gone);
 	}
+}
+
+/* How long a waiter gives a listing that shows no progress: it may have
+ * to wait for a connection, open one (connect, TLS, login) and EXAMINE,
+ * each step bounded by the timeout. */
+#define LIST_WAIT_TIMEOUTS 5
+
+int store_mailbox_ensure_listed(struct store_mailbox *mb, int max_age_s,
+		struct store_cancel *cancel)
+{
+	gint64 patience = (gint64)LIST_WAIT_TIMEOUTS *
+		store_account_config(mb->account)->session.timeout_ms * 1000;
+	unsigned generation;
+	int errnum;
+
+	g_mutex_lock(&mb->lock);
+	if (mb->index && (max_age_s < 0 || (mb->listed_at != 0 &&
+			g_get_monotonic_time() - mb->listed_at <=
+			(gint64)max_age_s * G_USEC_PER_SEC))) {
+		g_mutex_unlock(&mb->lock);
+		return 0;
+	}
+	if (!mb->listing) {
+		mb->listing = true;
+		listing_progress(mb);
+		mb->list_job.run = mailbox_list_job;
+		store_account_submit(mb->account, &mb->list_job);
+	}
+	generation = mb->list_generation;
+	g_mutex_unlock(&mb->lock);
+
+	/* Whoever started it, this thread only waits: with a deadline that
+	 * moves with the listing's progress, and a way out. */
+	store_cancel_wait_begin(cancel, &mb->lock, &mb->changed);
+	g_mutex_lock(&mb->lock);
+	while (mb->list_generation == generation) {
+		gint64 deadline = __atomic_load_n(&mb->list_progress_at,
+				__ATOMIC_RELAXED) + patience;
+
+		if (store_cancel_fired(cancel)) {
+			errnum = ECANCELED;
+			goto out;
+		}
+		if (g_get_monotonic_time() >= deadline) {
+			log_warning("cannot list %s: no progress for %d s",
+					mb->raw_name, (int)(patience /
+						G_USEC_PER_SEC));
+			errnum = ETIMEDOUT;
+			goto out;
+		}
+		g_cond_wait_until(&mb->changed, &mb->lock, deadline);
+	}
+	/* A failed listing leaves the old index: stale beats nothing while
+	 * the server is away. */
+	errnum = mb->index ? 0 : mb->list_errnum;
+out:
+	g_mutex_unlock(&mb->lock);
+	store_cancel_wait_end(cancel);
 	return errnum;
 }
 

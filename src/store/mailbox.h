@@ -12,6 +12,7 @@
 
 #include "store/account.h"
 #include "store/cache.h"
+#include "store/cancel.h"
 #include "store/msgindex.h"
 
 /* A message as the filesystem needs it, copied out of the index. */
@@ -40,9 +41,13 @@ const char *store_mailbox_name(const struct store_mailbox *mailbox);
  * Make sure the index is at most max_age_s old (0: list now; -1: any age,
  * just listed once), asking the server if needed.  When the server cannot
  * be reached and an older index exists, that index is kept and 0 returned
- * (cached reads keep working while the server is away).
+ * (cached reads keep working while the server is away).  The listing runs
+ * on the account's threads; this one waits until it ends, until it has
+ * made no progress for a while (ETIMEDOUT), or until cancel (may be NULL)
+ * fires (ECANCELED).  A listing given up on still completes.
  */
-int store_mailbox_ensure_listed(struct store_mailbox *mailbox, int max_age_s);
+int store_mailbox_ensure_listed(struct store_mailbox *mailbox, int max_age_s,
+		struct store_cancel *cancel);
 
 /* 0 and *msg filled (store_message_clear it), or ENOENT. */
 int store_mailbox_message(struct store_mailbox *mailbox, uint32_t uid,
@@ -58,13 +63,41 @@ GArray *store_mailbox_snapshot(struct store_mailbox *mailbox,
 		uint32_t *uidvalidity_r);
 
 /*
- * The body of a message: from the cache, or fetched into it.  Concurrent
- * calls for the same message share one fetch.  On success the index learns
- * the exact size.  Returns 0 or an errno (ENOENT: no such message;
- * ESTALE: UIDVALIDITY changed; EIO/ETIMEDOUT: the server failed us).
+ * The body of a message: from the cache, or fetched into it on the
+ * account's threads.  Concurrent requests for the same message share one
+ * fetch.  On success the index learns the exact size.
+ *
+ * Init a wait, then start it: 0 with *entry filled (it was cached), or
+ * EINPROGRESS, after which done() is called exactly once from another
+ * thread, with the entry (its descriptor the callee's) or an errno
+ * (ENOENT: no such message; ESTALE: UIDVALIDITY changed, or another
+ * mailbox, by MAILBOXID, took the name; EIO/ETIMEDOUT: the server failed
+ * us) -- unless store_body_wait_cancel() returns true
+ * first, after which the store never touches the wait again.  Any other
+ * return is a failure now (ECANCELED: cancelled before it started).
+ * cancel may be called from any thread, before or after start, and
+ * returns false if done() has been or is being called.
  */
-int store_mailbox_body(struct store_mailbox *mailbox, uint32_t uidvalidity,
-		uint32_t uid, struct body_cache_entry *entry);
+struct store_body_wait;
+typedef void (*store_body_done_fn)(struct store_body_wait *wait,
+		int errnum, struct body_cache_entry *entry);
+
+struct store_body_wait {
+	store_body_done_fn done;
+	void *ctx;
+	/* private */
+	struct store_mailbox *mailbox;
+	struct fetch_slot *slot;
+	int state;
+};
+
+void store_body_wait_init(struct store_body_wait *wait,
+		struct store_mailbox *mailbox, store_body_done_fn done,
+		void *ctx);
+int store_mailbox_body_start(struct store_body_wait *wait,
+		uint32_t uidvalidity, uint32_t uid,
+		struct body_cache_entry *entry);
+bool store_body_wait_cancel(struct store_body_wait *wait);
 
 /* The exact size if the body is cached (no network), else false. */
 bool store_mailbox_cached_size(struct store_mailbox *mailbox,

@@ -28,6 +28,7 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import uuid
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Union
 
@@ -80,10 +81,16 @@ class Mailbox:
     # sent on EXAMINE (and read-only SELECT) instead of ()
     examine_permanentflags: Optional[tuple] = None
     read_only: bool = False             # SELECT answers [READ-ONLY]
+    # MAILBOXID (RFC 8474), told only by a server with objectid=True;
+    # default: a new one for every Mailbox, as a server gives every
+    # mailbox it creates.  A rename keeps it (rename_mailbox).
+    mailboxid: Optional[str] = None
 
     def __post_init__(self):
         self.messages = sorted((_as_message(m) for m in self.messages),
                                key=lambda m: m.uid)
+        if self.mailboxid is None:
+            self.mailboxid = "F" + uuid.uuid4().hex
 
     @property
     def next_uid(self):
@@ -573,11 +580,20 @@ class FakeImapServer:
     users:        {user: password}
     enable:       what ENABLE accepts (answered in * ENABLED)
     delimiter:    hierarchy delimiter (None: NIL)
+    objectid:     offer OBJECTID (RFC 8474): SELECT and EXAMINE tell the
+                  mailbox's MAILBOXID, and STATUS knows the item; may be
+                  set while clients are connected (server.objectid)
+
+    Mailboxes may be created, deleted and renamed while clients are
+    connected (create_mailbox, delete_mailbox, rename_mailbox).  The fake
+    keeps no view per connection: a connection with a name selected sees
+    whatever mailbox has the name at each command (NO once there is none).
     """
 
     def __init__(self, mailboxes, scenario=None, tls=None, starttls=True,
                  capabilities=DEFAULT_CAPABILITIES, users=None, enable=(),
-                 delimiter="/", implicit_tls=False, logindisabled=False):
+                 delimiter="/", implicit_tls=False, logindisabled=False,
+                 objectid=False):
         self.mailboxes = {}
         for name, box in mailboxes.items():
             self.mailboxes[name] = box if isinstance(box, Mailbox) \
@@ -597,6 +613,7 @@ class FakeImapServer:
         self.starttls = starttls
         self.implicit_tls = implicit_tls
         self.capabilities = tuple(capabilities)
+        self.objectid = objectid
         self.users = dict(DEFAULT_USERS if users is None else users)
         self.enable_supported = tuple(e.upper() for e in enable)
         self.delimiter = delimiter
@@ -662,6 +679,36 @@ class FakeImapServer:
     def clear_commands(self):
         with self._log_lock:
             self._commands.clear()
+
+    def create_mailbox(self, name, box=None):
+        """Make a mailbox (a Mailbox, a list of messages, or None for an
+        empty one) under a name that has none; returns it.  A new Mailbox
+        has a new MAILBOXID, and its own UIDVALIDITY (default 1: give
+        another to model a server that follows RFC 3501 §2.3.1.1)."""
+        if box is None:
+            box = Mailbox()
+        elif not isinstance(box, Mailbox):
+            box = Mailbox(list(box))
+        with self.lock:
+            if name in self.mailboxes:
+                raise KeyError("mailbox exists: %s" % name)
+            self.mailboxes[name] = box
+        return box
+
+    def delete_mailbox(self, name):
+        """Remove a mailbox; returns it."""
+        with self.lock:
+            return self.mailboxes.pop(name)
+
+    def rename_mailbox(self, old, new):
+        """Give a mailbox another name (which has none), keeping its
+        messages, UIDVALIDITY and MAILBOXID (RFC 8474 §4); returns it."""
+        with self.lock:
+            if new in self.mailboxes:
+                raise KeyError("mailbox exists: %s" % new)
+            box = self.mailboxes.pop(old)
+            self.mailboxes[new] = box
+        return box
 
     def stop(self):
         if self._stop.is_set():
@@ -822,6 +869,9 @@ class _Connection:
 
     def capability_list(self):
         caps = list(self.server.capabilities)
+        if self.server.objectid and \
+                "OBJECTID" not in (c.upper() for c in caps):
+            caps.append("OBJECTID")
         authed = self.state in ("auth", "selected")
         if authed:
             caps = [c for c in caps if not c.upper().startswith("AUTH=")
@@ -1185,6 +1235,8 @@ class _Connection:
         self.untagged("OK [UIDNEXT %d] Predicted next UID" % box.next_uid)
         if "CONDSTORE" in (c.upper() for c in self.server.capabilities):
             self.untagged("OK [HIGHESTMODSEQ %d] Highest" % hms)
+        if self.server.objectid:
+            self.untagged("OK [MAILBOXID (%s)] Ok" % box.mailboxid)
         mode = "READ-ONLY" if self.read_only else "READ-WRITE"
         self.tagged(tag, "OK [%s] %s completed." %
                     (mode, "Examine" if examine else "Select"))
@@ -1223,6 +1275,9 @@ class _Connection:
                 elif it == "DELETED":
                     v = sum(1 for m in box.messages
                             if "\\Deleted" in m.flags)
+                elif it == "MAILBOXID" and self.server.objectid:
+                    out.append("MAILBOXID (%s)" % box.mailboxid)
+                    continue
                 else:
                     raise ParseError("unknown STATUS item " + it)
                 out.append("%s %d" % (it, v))
@@ -1265,9 +1320,19 @@ class _Connection:
         pred = parse_set(setarg, max(largest, 1))
         return [(i + 1, m) for i, m in enumerate(msgs) if pred(i + 1)]
 
+    def _selected_box(self, tag):
+        """The mailbox under the selected name now, or None after a NO
+        (deleted or renamed away meanwhile)."""
+        box = self.server.mailboxes.get(self.selected)
+        if box is None:
+            self.tagged(tag, "NO [NONEXISTENT] Mailbox is gone")
+        return box
+
     def _search(self, tag, args, by_uid):
         """Only ALL, a sequence set and UID set: enough to list."""
-        box = self.server.mailboxes[self.selected]
+        box = self._selected_box(tag)
+        if box is None:
+            return
         with self.server.lock:
             hits = list(box.messages)
         i = 0
@@ -1350,7 +1415,9 @@ class _Connection:
                 changedsince = int(mods[1])
             else:
                 raise ParseError("unsupported FETCH modifier")
-        box = self.server.mailboxes[self.selected]
+        box = self._selected_box(tag)
+        if box is None:
+            return
         sel = self._select_msgs(box, args[0], by_uid)
         if by_uid and ("UID",) not in items:
             items.insert(0, ("UID",))

@@ -907,3 +907,82 @@ def test_scenario_replaced_while_connected(server):
     server.scenario = Scenario(bye_on="NOOP")
     r.send("a NOOP\r\n")
     assert r.line().startswith(b"* BYE")
+
+
+# ---------------------------------------------------------------------------
+# OBJECTID, and mailboxes that change under clients
+
+
+def test_objectid_examine_and_status():
+    boxes = mailboxes()
+    boxes["INBOX"].mailboxid = "Finbox-1"
+    with FakeImapServer(boxes, objectid=True) as srv:
+        r = Raw(srv.port)
+        assert b" OBJECTID" in r.greeting
+        r.login()
+        un, ok = r.cmd("a", "EXAMINE INBOX")
+        assert un[-1] == b"* OK [MAILBOXID (Finbox-1)] Ok"
+        assert ok.startswith(b"a OK")
+        un, ok = r.cmd("b", "STATUS Sent (MAILBOXID UIDVALIDITY)")
+        assert un == [b'* STATUS "Sent" (MAILBOXID (%s) UIDVALIDITY 99)' %
+                      srv.mailboxes["Sent"].mailboxid.encode()]
+        r.close()
+    assert srv.errors == []
+
+
+def test_no_objectid_by_default(server):
+    r = Raw(server.port)
+    assert b"OBJECTID" not in r.greeting
+    r.login()
+    un, _ = r.cmd("a", "EXAMINE INBOX")
+    assert not any(b"MAILBOXID" in u for u in un)
+    _, bad = r.cmd("b", "STATUS INBOX (MAILBOXID)")
+    assert bad.startswith(b"b BAD")
+    r.close()
+
+
+def test_every_mailbox_has_its_own_mailboxid():
+    ids = [Mailbox().mailboxid for _ in range(50)]
+    assert len(set(ids)) == len(ids)
+    for i in ids:
+        # RFC 8474 §7: objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,255}", i), i
+
+
+def test_create_delete_rename_while_connected():
+    with FakeImapServer(mailboxes(), objectid=True) as srv:
+        sent_id = srv.mailboxes["Sent"].mailboxid
+        r = Raw(srv.port)
+        r.login()
+        un, _ = r.cmd("a", "EXAMINE Sent")
+        assert b"* OK [MAILBOXID (%s)] Ok" % sent_id.encode() in un
+        # Renamed away: the selected name has no mailbox any more.
+        assert srv.rename_mailbox("Sent", "Old").mailboxid == sent_id
+        _, no = r.cmd("b", "UID FETCH 1:* (UID)")
+        assert no.startswith(b"b NO [NONEXISTENT]")
+        _, no = r.cmd("c", "UID SEARCH ALL")
+        assert no.startswith(b"c NO [NONEXISTENT]")
+        # Another one under the name: its messages, its MAILBOXID.
+        new = srv.create_mailbox("Sent", [Message(5, BODY3)])
+        assert new.mailboxid != sent_id
+        un, _ = r.cmd("d", "UID FETCH 5 (UID BODY.PEEK[])")
+        assert un == [b"* 1 FETCH (UID 5 BODY[] {%d}\r\n" % len(BODY3) +
+                      BODY3 + b")"]
+        un, _ = r.cmd("e", "EXAMINE Sent")
+        assert b"* OK [MAILBOXID (%s)] Ok" % new.mailboxid.encode() in un
+        assert b"* OK [UIDVALIDITY 1] UIDs valid" in un
+        un, _ = r.cmd("f", "EXAMINE Old")
+        assert b"* OK [MAILBOXID (%s)] Ok" % sent_id.encode() in un
+        assert b"* OK [UIDVALIDITY 99] UIDs valid" in un
+        un, _ = r.cmd("g", 'LIST "" "*"')
+        assert any(u.endswith(b' "Old"') for u in un)
+        with pytest.raises(KeyError):
+            srv.create_mailbox("Old")
+        with pytest.raises(KeyError):
+            srv.rename_mailbox("Sent", "Old")
+        srv.delete_mailbox("Old")
+        _, no = r.cmd("h", "EXAMINE Old")
+        assert no.startswith(b"h NO [NONEXISTENT]")
+        assert srv.create_mailbox("Old").messages == []
+        r.close()
+    assert srv.errors == []

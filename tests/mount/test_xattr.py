@@ -354,8 +354,8 @@ def _fails_with(code, fn, *args):
 
 
 # Flag attributes are writable by nature, just not in this read-only
-# version: EROFS.  Metadata can never be written (SPEC: EPERM), and imapfs
-# keeps no attributes of its own outside user.imap. (ENOTSUP).
+# version: EROFS.  Metadata can never be written (imapfs(1): EPERM), and
+# imapfs keeps no attributes of its own outside user.imap. (ENOTSUP).
 @pytest.mark.parametrize("name,value,code", [
     ("user.imap.seen", b"", errno.EROFS),
     ("user.imap.flags", b"\\Seen", errno.EROFS),

@@ -368,6 +368,70 @@ static void test_keying(void)
 	g_free(dir);
 }
 
+/* A MAILBOXID and a raw name never give one identity, whatever the name
+ * looks like, and a MAILBOXID's directory shows it. */
+static void test_identity(void)
+{
+	static const char *const names[] = {
+		"INBOX", "F1", "id:F1", "id:", "id", "ID:F1", "name:", "name",
+		"name:id:F1", "name:name:", "n-id%3AF1", "",
+	};
+	static const char *const ids[] = { "F1", "INBOX", "name", "id", "-" };
+	struct {
+		const char *name, *id, *want;
+	} cases[] = {
+		{ "INBOX", NULL, "INBOX" },
+		{ "INBOX", "", "INBOX" },
+		{ "INBOX", "F1", "id:F1" },
+		{ "Other", "F1", "id:F1" },	/* a rename keeps it */
+		{ "id:F1", NULL, "name:id:F1" },
+		{ "name:x", NULL, "name:name:x" },
+		{ "ID:F1", NULL, "ID:F1" },	/* case counts */
+		{ "idx", NULL, "idx" },
+	};
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, "alice", 0);
+	GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal,
+			g_free, NULL);
+	char *bodies, *identity, *path, *want;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		char *got = body_cache_identity(cases[i].name, cases[i].id);
+
+		g_assert_cmpstr(got, ==, cases[i].want);
+		g_free(got);
+	}
+	for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+		char *got = body_cache_identity(names[i], NULL);
+
+		g_assert_false(g_hash_table_contains(seen, got));
+		g_hash_table_add(seen, got);
+	}
+	for (size_t i = 0; i < G_N_ELEMENTS(ids); i++) {
+		char *got = body_cache_identity("INBOX", ids[i]);
+
+		g_assert_false(g_hash_table_contains(seen, got));
+		g_hash_table_add(seen, got);
+	}
+
+	bodies = g_build_filename(dir, "bodies", NULL);
+	want = g_build_filename(bodies, "n-id%3AF2212ea87-6097-4256-9d51-"
+			"71338625", "5", "1", NULL);
+	identity = body_cache_identity("INBOX", "F2212ea87-6097-4256-9d51-"
+			"71338625");
+	path = key_path(cache, identity, 5, 1);
+	g_assert_cmpstr(path, ==, want);
+	g_free(path);
+	g_free(identity);
+	g_free(want);
+	g_free(bodies);
+
+	g_hash_table_destroy(seen);
+	body_cache_close(&cache);
+	remove_tree(dir);
+	g_free(dir);
+}
+
 /* Round trips */
 
 static void test_round_trip(void)
@@ -1459,6 +1523,7 @@ int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/cache/keying", test_keying);
+	g_test_add_func("/cache/identity", test_identity);
 	g_test_add_func("/cache/round-trip", test_round_trip);
 	g_test_add_func("/cache/wrong-length", test_wrong_length);
 	g_test_add_func("/cache/damaged", test_damaged);
