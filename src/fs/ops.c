@@ -335,6 +335,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	const struct store_account_config *cfg =
 		store_account_config(fs->account);
 	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
+	struct store_cancel cancel;
 	struct dir_handle *dh;
 	struct store_mailbox *mb;
 	int errnum;
@@ -348,18 +349,15 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, errnum);
 		return;
 	}
-	store_account_refresh_tree(fs->account);
-	if (mb) {
-		struct store_cancel cancel;
-
-		req_cancel_begin(req, &cancel);
+	req_cancel_begin(req, &cancel);
+	errnum = store_account_refresh_tree(fs->account, &cancel);
+	if (errnum == 0 && mb)
 		errnum = store_mailbox_ensure_listed(mb, cfg->refresh_s,
 				&cancel);
-		req_cancel_end(req, &cancel);
-		if (errnum) {
-			fuse_reply_err(req, reply_errno(errnum));
-			return;
-		}
+	req_cancel_end(req, &cancel);
+	if (errnum) {
+		fuse_reply_err(req, reply_errno(errnum));
+		return;
 	}
 	dh = g_new0(struct dir_handle, 1);
 	dh->children = store_node_children(fs->account, inode->node);

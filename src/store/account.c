@@ -6,6 +6,7 @@
 #include "store/account.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "imap/pool.h"
@@ -25,6 +26,9 @@ struct store_account {
 					 * borrowed from the nodes */
 	gint64 tree_listed_at;
 	bool tree_listing;
+	struct store_job tree_job;	/* while tree_listing */
+	unsigned tree_generation;	/* listings finished */
+	GCond tree_changed;		/* one did */
 
 	/* Where listings and fetches run: the threads that asked only wait
 	 * for them (and may stop waiting), so a request can be interrupted
@@ -136,6 +140,7 @@ struct store_account *store_account_new(
 	account->pool = imap_pool_new(&account->cfg.session, &account->events,
 			cfg->connections);
 	g_mutex_init(&account->tree_lock);
+	g_cond_init(&account->tree_changed);
 	account->root = node_new(NULL, "", NULL);
 	account->root->attrs = STORE_NODE_NOSELECT;
 	account->mailboxes = g_hash_table_new(g_str_hash, g_str_equal);
@@ -188,6 +193,7 @@ void store_account_free(struct store_account **account)
 	g_hash_table_destroy(a->mailboxes);
 	node_free(a->root);
 	g_mutex_clear(&a->tree_lock);
+	g_cond_clear(&a->tree_changed);
 	body_cache_close(&a->cache);
 	g_free(a);
 	*account = NULL;
@@ -415,29 +421,73 @@ void store_account_disconnect(struct store_account *account)
 	imap_pool_close_idle(account->pool);
 }
 
-void store_account_refresh_tree(struct store_account *account)
+static void tree_list_job(struct store_job *job)
+{
+	struct store_account *account = (struct store_account *)(void *)
+		((char *)job - offsetof(struct store_account, tree_job));
+	GError *error = NULL;
+
+	if (store_job_queued_too_long(account, job))
+		log_warning("cannot list mailboxes: every connection stayed "
+				"busy");
+	else if (!account_list(account, &error)) {
+		log_warning("%s", error->message);
+		g_error_free(error);
+	}
+	g_mutex_lock(&account->tree_lock);
+	account->tree_listing = false;
+	account->tree_generation++;
+	g_cond_broadcast(&account->tree_changed);
+	g_mutex_unlock(&account->tree_lock);
+}
+
+/* As for a mailbox's listing (mailbox.c): the LIST may wait for a
+ * connection and open one first. */
+#define TREE_WAIT_TIMEOUTS 5
+
+int store_account_refresh_tree(struct store_account *account,
+		struct store_cancel *cancel)
 {
 	gint64 max_age = (gint64)account->cfg.refresh_s * G_USEC_PER_SEC;
-	GError *error = NULL;
+	gint64 deadline = g_get_monotonic_time() + (gint64)TREE_WAIT_TIMEOUTS *
+		account->cfg.session.timeout_ms * 1000;
+	unsigned generation;
+	int errnum = 0;
 
 	g_mutex_lock(&account->tree_lock);
 	if (account->tree_listing ||
 			g_get_monotonic_time() - account->tree_listed_at <=
 			max_age) {
+		/* Fresh, or being listed by someone else: the tree as it
+		 * is will do. */
 		g_mutex_unlock(&account->tree_lock);
-		return;
+		return 0;
 	}
 	account->tree_listing = true;
+	account->tree_job.run = tree_list_job;
+	store_account_submit(account, &account->tree_job);
+	generation = account->tree_generation;
 	g_mutex_unlock(&account->tree_lock);
 
-	if (!account_list(account, &error)) {
-		log_warning("%s", error->message);
-		g_error_free(error);
-	}
-
+	store_cancel_wait_begin(cancel, &account->tree_lock,
+			&account->tree_changed);
 	g_mutex_lock(&account->tree_lock);
-	account->tree_listing = false;
+	while (account->tree_generation == generation) {
+		if (store_cancel_fired(cancel)) {
+			errnum = ECANCELED;
+			break;
+		}
+		if (!g_cond_wait_until(&account->tree_changed,
+					&account->tree_lock, deadline) &&
+				account->tree_generation == generation) {
+			log_warning("cannot list mailboxes: no answer in "
+					"time; showing the tree as it was");
+			break;
+		}
+	}
 	g_mutex_unlock(&account->tree_lock);
+	store_cancel_wait_end(cancel);
+	return errnum;
 }
 
 struct store_node *store_node_child(struct store_account *account,

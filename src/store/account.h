@@ -18,6 +18,7 @@
 
 #include "imap/session.h"
 #include "store/cache.h"
+#include "store/cancel.h"
 #include "store/msgindex.h"
 #include "store/names.h"
 
@@ -119,8 +120,11 @@ struct imap_pool *store_account_pool(struct store_account *account);
 
 struct store_node *store_account_root(struct store_account *account);
 
-/* Re-LIST when the tree is older than refresh (errors keep the old tree). */
-void store_account_refresh_tree(struct store_account *account);
+/* Re-LIST when the tree is older than refresh, on the account's threads,
+ * and wait for it (errors and a listing that takes too long keep the old
+ * tree).  0, or ECANCELED when cancel (may be NULL) fired. */
+int store_account_refresh_tree(struct store_account *account,
+		struct store_cancel *cancel);
 
 /* What may change on a refresh is read under the tree lock. */
 char *store_node_specialuse(struct store_account *account,

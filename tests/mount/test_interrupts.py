@@ -155,6 +155,22 @@ def test_ctrl_c_on_a_listing_waiting_for_the_server(world):
     assert m.proc.poll() is None
 
 
+def test_ctrl_c_on_a_mailbox_tree_listing(world):
+    # refresh=0: every opendir of the root lists the tree again.
+    srv, m = world(extra=("refresh=0",))
+    mnt = pathlib.Path(m.mountpoint)
+    assert "INBOX" in os.listdir(mnt)
+    listed = len([c for c in srv.commands if " LIST " in c.upper()])
+    srv.scenario.hang_on = When("LIST")
+    ls = subprocess.Popen(["ls", str(mnt)], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    wait_for(lambda: len([c for c in srv.commands
+                          if " LIST " in c.upper()]) > listed, 10)
+    assert ls.poll() is None, "the listing did not wait for the server"
+    interrupt_promptly(ls)
+    assert m.proc.poll() is None
+
+
 class Trickle:
     """The start of a body literal, then one byte every `every` seconds:
     the connection is never silent for a whole timeout."""
