@@ -362,7 +362,7 @@ static bool check_unsupported(const struct imapfs_options *opts,
 	const char *what = NULL;
 
 	if (opts->seen)
-		what = "seen";
+		what = "seen";	/* until reads can set it */
 	else if (opts->tokencmd)
 		what = "tokencmd";
 	if (what) {
@@ -552,6 +552,9 @@ bool options_resolve(struct imapfs_options *opts,
 		(unsigned)opts->connections : DEFAULT_CONNECTIONS;
 	cfg->refresh_s = opts->refresh >= 0 ? opts->refresh :
 		DEFAULT_REFRESH_S;
+	cfg->delete_to_trash = opts->delete_mode &&
+		strcmp(opts->delete_mode, "trash") == 0;
+	cfg->mark_seen = opts->seen > 0;
 	return true;
 fail:
 	options_account_clear(cfg);

@@ -8,7 +8,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 packages=(
 	gcc pkg-config meson ninja-build
 	libfuse3-dev fuse3 libglib2.0-dev libgnutls28-dev
-	dovecot-imapd openssl util-linux attr
+	dovecot-imapd dovecot-core openssl util-linux attr rsync
 	python3 python3-pytest python3-pytest-timeout python3-docutils
 	clang libclang-rt-14-dev
 )

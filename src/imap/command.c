@@ -58,6 +58,7 @@ static struct imap_command_part *command_add_part(struct imap_command *cmd,
 		.kind = kind,
 		.data = data,
 		.secret = secret,
+		.fd = -1,
 	};
 
 	g_array_append_val(cmd->parts, part);
@@ -203,6 +204,19 @@ void imap_command_append_string(struct imap_command *cmd, const char *str,
 	command_add_part(cmd, IMAP_PART_LITERAL, literal, secret);
 }
 
+void imap_command_append_message(struct imap_command *cmd, int fd,
+		uint64_t length)
+{
+	struct imap_command_part *part;
+
+	g_string_append_printf(command_text(cmd), " {%" G_GUINT64_FORMAT "}",
+			length);
+	part = command_add_part(cmd, IMAP_PART_MESSAGE, g_string_new(NULL),
+			false);
+	part->fd = fd;
+	part->length = length;
+}
+
 void imap_command_append_secret_atom(struct imap_command *cmd,
 		const char *text)
 {
@@ -228,7 +242,10 @@ void imap_command_show_part(GString *shown, const struct imap_command *cmd,
 {
 	const struct imap_command_part *part = imap_command_part(cmd, i);
 
-	if (part->kind == IMAP_PART_LITERAL && part->secret)
+	if (part->kind == IMAP_PART_MESSAGE)
+		g_string_append_printf(shown, "<a message of %" G_GUINT64_FORMAT
+				" bytes>", part->length);
+	else if (part->kind == IMAP_PART_LITERAL && part->secret)
 		g_string_append(shown, "<secret literal>");
 	else if (part->kind == IMAP_PART_LITERAL)
 		g_string_append_printf(shown, "<a literal of %zu bytes>",

@@ -18,18 +18,24 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct imap_command;
 
 enum imap_command_part_kind {
 	IMAP_PART_TEXT,
 	IMAP_PART_LITERAL,
+	/* A message streamed from a file as a synchronising literal, with
+	 * its line ends made CRLF (imap/crlf.h): never held in memory. */
+	IMAP_PART_MESSAGE,
 };
 
 struct imap_command_part {
 	enum imap_command_part_kind kind;
-	GString *data;
+	GString *data;		/* TEXT, LITERAL; empty for MESSAGE */
 	bool secret;
+	int fd;			/* MESSAGE: borrowed, read with pread */
+	uint64_t length;	/* MESSAGE: after CRLF normalisation */
 };
 
 /* Starts with the verb and any plain atoms ("UID FETCH 1:* (UID FLAGS)");
@@ -46,6 +52,12 @@ void imap_command_append(struct imap_command *cmd, const char *fmt, ...)
  * quoted string (UTF8=ACCEPT). */
 void imap_command_append_string(struct imap_command *cmd, const char *str,
 		size_t len, bool utf8, bool secret);
+
+/* " {length}" and, once the server is ready for it, the message in fd
+ * (borrowed: it must stay open until the command has run), converted to
+ * CRLF line ends; length is imap_crlf_measure_fd()'s. */
+void imap_command_append_message(struct imap_command *cmd, int fd,
+		uint64_t length);
 
 /* " " + text that is itself valid on the wire (a base64 SASL response)
  * and must not show in traces. */

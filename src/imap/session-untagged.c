@@ -109,6 +109,92 @@ static void session_parse_mailboxid(struct imap_session *session,
 	memcpy(session->selected.mailboxid, id, len + 1);
 }
 
+unsigned imap_system_flag(const char *name)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} system[] = {
+		{ "\\Seen", IMAP_FLAG_SEEN },
+		{ "\\Answered", IMAP_FLAG_ANSWERED },
+		{ "\\Flagged", IMAP_FLAG_FLAGGED },
+		{ "\\Deleted", IMAP_FLAG_DELETED },
+		{ "\\Draft", IMAP_FLAG_DRAFT },
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(system); i++) {
+		if (g_ascii_strcasecmp(name, system[i].name) == 0)
+			return system[i].bit;
+	}
+	return 0;
+}
+
+/* "[PERMANENTFLAGS (\Seen \Deleted $Label \*)]" */
+static void session_parse_permanentflags(struct imap_session *session,
+		const struct imap_arg *args)
+{
+	struct imap_selected *sel = &session->selected;
+	const struct imap_arg *items;
+	size_t count, used = 0;
+
+	if (!session->selecting || !imap_arg_get_list(&args[0], &items,
+				&count))
+		return;
+	sel->permanent_known = true;
+	sel->permanent_system = 0;
+	sel->permanent_new_keywords = false;
+	sel->permanent_overflow = false;
+	sel->permanent_keywords[0] = '\0';
+	for (size_t i = 0; i < count; i++) {
+		const char *flag;
+		size_t len;
+
+		if (!imap_arg_get_atom(&items[i], &flag))
+			continue;
+		if (strcmp(flag, "\\*") == 0) {
+			sel->permanent_new_keywords = true;
+			continue;
+		}
+		if (flag[0] == '\\') {
+			sel->permanent_system |= imap_system_flag(flag);
+			continue;
+		}
+		len = strlen(flag);
+		if (used + len + 2 > sizeof(sel->permanent_keywords)) {
+			sel->permanent_overflow = true;
+			continue;
+		}
+		memcpy(sel->permanent_keywords + used, flag, len);
+		used += len;
+		sel->permanent_keywords[used++] = ' ';
+		sel->permanent_keywords[used] = '\0';
+	}
+}
+
+bool imap_selected_permits(const struct imap_selected *sel,
+		const char *flag)
+{
+	const char *p;
+	size_t len = strlen(flag);
+
+	if (!sel->permanent_known)
+		return true;
+	if (flag[0] == '\\')
+		return (sel->permanent_system & imap_system_flag(flag)) != 0;
+	if (sel->permanent_new_keywords || sel->permanent_overflow)
+		return true;
+	/* Keywords are case-insensitive (RFC 3501 §2.3.2). */
+	for (p = sel->permanent_keywords; *p;) {
+		const char *end = strchr(p, ' ');
+
+		if ((size_t)(end - p) == len &&
+				g_ascii_strncasecmp(p, flag, len) == 0)
+			return true;
+		p = end + 1;
+	}
+	return false;
+}
+
 /* Response codes carry state wherever they appear (untagged OK, tagged
  * OK of SELECT or LOGIN). */
 void session_handle_code(struct imap_session *session,
@@ -131,6 +217,8 @@ void session_handle_code(struct imap_session *session,
 		session->selected.highestmodseq = 0;
 	} else if (strcmp(r->code, "MAILBOXID") == 0) {
 		session_parse_mailboxid(session, args);
+	} else if (strcmp(r->code, "PERMANENTFLAGS") == 0) {
+		session_parse_permanentflags(session, args);
 	} else if (strcmp(r->code, "READ-ONLY") == 0) {
 		session->selected.read_only = true;
 	} else if (strcmp(r->code, "READ-WRITE") == 0) {
@@ -209,6 +297,11 @@ void session_handle_untagged(struct imap_session *session,
 
 	if (r->status != IMAP_STATUS_NONE) {
 		session_handle_code(session, r);
+		/* An untagged OK may carry the command's own result: MOVE
+		 * sends COPYUID so (RFC 6851 §4.3). */
+		if (r->code && session->handlers &&
+				session->handlers->untagged)
+			session->handlers->untagged(session->handlers->ctx, r);
 		if (r->status == IMAP_STATUS_BYE) {
 			session->bye = true;
 			g_strlcpy(session->bye_text, r->text,

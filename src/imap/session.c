@@ -9,7 +9,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "imap/crlf.h"
 #include "log.h"
 
 #define LOGOUT_TIMEOUT_MS 2000
@@ -373,6 +375,61 @@ static bool session_write(struct imap_session *session, const char *data,
 	return false;
 }
 
+/*
+ * A message from a file, as the literal announced: its line ends made
+ * CRLF on the way, chunk by chunk, so that a big one never sits in memory.
+ * Each chunk's write has the full timeout, so a slow upload is fine while
+ * it moves; the answer's rate floor counts from its end.  A file that
+ * changed size since it was measured cannot match the announced length:
+ * the connection is dropped rather than send a wrong message.
+ */
+static bool session_write_message(struct imap_session *session,
+		const struct imap_command_part *part, struct imap_result *result)
+{
+	enum { CHUNK = 64 * 1024 };
+	struct imap_crlf crlf = { 0 };
+	char *in = g_malloc(CHUNK), *out = g_malloc(2 * CHUNK);
+	uint64_t sent = 0;
+	off_t pos = 0;
+	bool ok = false;
+
+	for (;;) {
+		ssize_t n = pread(part->fd, in, CHUNK, pos);
+		size_t len;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			session_set_result(result, IMAP_RESULT_SESSION, NULL,
+					"cannot read the message: %s",
+					g_strerror(errno));
+			session_kill(session);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		pos += n;
+		len = imap_crlf_convert(&crlf, in, (size_t)n, out);
+		if (sent + len > part->length)
+			break;
+		if (!session_write(session, out, len, result))
+			goto out;
+		sent += len;
+	}
+	if (sent != part->length) {
+		session_set_result(result, IMAP_RESULT_SESSION, NULL,
+				"the message changed while it was sent");
+		session_kill(session);
+		goto out;
+	}
+	session_command_begin(session);
+	ok = true;
+out:
+	g_free(in);
+	g_free(out);
+	return ok;
+}
+
 static void trace_sent(struct imap_session *session, const GString *shown)
 {
 	if (log_trace_enabled())
@@ -470,7 +527,8 @@ static bool session_send(struct imap_session *session, const char *tag,
 
 		if (part->kind == IMAP_PART_TEXT)
 			full += part->data->len;
-		else if (literal_nonsync(session, part->data->len))
+		else if (part->kind == IMAP_PART_LITERAL &&
+				literal_nonsync(session, part->data->len))
 			full += 3 + part->data->len;
 		else
 			full += 3;	/* the bytes are sent on their own */
@@ -492,7 +550,8 @@ static bool session_send(struct imap_session *session, const char *tag,
 			imap_command_show_part(shown, cmd, i);
 			continue;
 		}
-		if (literal_nonsync(session, part->data->len)) {
+		if (part->kind == IMAP_PART_LITERAL &&
+				literal_nonsync(session, part->data->len)) {
 			/* "{n}" -> "{n+}": the bytes follow without a wait.
 			 * A secret literal's header shows as "<redacted>". */
 			g_string_insert_c(line, (gssize)line->len - 1, '+');
@@ -515,7 +574,10 @@ static bool session_send(struct imap_session *session, const char *tag,
 				result_from_tagged(r, result);
 				goto out;
 			}
-			if (!session_write(session, part->data->str,
+			if (part->kind == IMAP_PART_MESSAGE ?
+					!session_write_message(session, part,
+						result) :
+					!session_write(session, part->data->str,
 						part->data->len, result))
 				goto out;
 			explicit_bzero(line->str, line->len);
@@ -557,6 +619,8 @@ bool imap_session_run(struct imap_session *session, struct imap_command *cmd,
 					handlers->continuation, &r, result))
 			goto out;
 		if (r->kind == IMAP_RESPONSE_TAGGED) {
+			if (handlers && handlers->tagged)
+				handlers->tagged(handlers->ctx, r);
 			result_from_tagged(r, result);
 			done = true;
 		} else {
@@ -707,6 +771,7 @@ int imap_result_errno(const struct imap_result *result)
 		{ "SERVERBUG", EIO },
 		{ "CLIENTBUG", EIO },
 		{ "CORRUPTION", EIO },
+		{ "X-IMAPFS-NUL", EINVAL },	/* imap_append() */
 	};
 
 	switch (result->status) {

@@ -129,6 +129,18 @@ struct imap_result {
  * "_" and "-"). */
 #define IMAP_OBJECTID_MAX 255
 
+/* The flags IMAP names (RFC 3501 §2.3.2) that a client may set. */
+enum imap_system_flag {
+	IMAP_FLAG_SEEN = 1u << 0,
+	IMAP_FLAG_ANSWERED = 1u << 1,
+	IMAP_FLAG_FLAGGED = 1u << 2,
+	IMAP_FLAG_DELETED = 1u << 3,
+	IMAP_FLAG_DRAFT = 1u << 4,
+};
+
+/* Room for the keywords PERMANENTFLAGS lists one by one. */
+#define IMAP_PERMANENT_KEYWORDS_MAX 1024
+
 /* The selected mailbox as the server described it. */
 struct imap_selected {
 	char *name;		/* raw server name; NULL when none */
@@ -143,7 +155,24 @@ struct imap_selected {
 	 * allows (§7), so it is safe in a file name; "" when none.  An
 	 * array, not a pointer, so that a copy of this struct owns it. */
 	char mailboxid[IMAP_OBJECTID_MAX + 1];
+	/* PERMANENTFLAGS (RFC 3501 §7.1): which flags may be changed.
+	 * Without it, every flag may (permanent_known false). */
+	bool permanent_known;
+	unsigned permanent_system;	/* enum imap_system_flag */
+	bool permanent_new_keywords;	/* "\*" */
+	/* The keywords listed, each followed by a space, or (overflow) a
+	 * list too long to keep: then every keyword counts as allowed, and
+	 * the server has the last word. */
+	bool permanent_overflow;
+	char permanent_keywords[IMAP_PERMANENT_KEYWORDS_MAX];
 };
+
+/* Whether the selected mailbox lets flag ("\Seen", "$Label") be set. */
+bool imap_selected_permits(const struct imap_selected *selected,
+		const char *flag);
+
+/* The system flag a name stands for ("\seen" too), or 0. */
+unsigned imap_system_flag(const char *name);
 
 /* Unsolicited changes to the selected mailbox. */
 struct imap_session_events {
@@ -174,6 +203,9 @@ struct imap_command_handlers {
 	 * (AUTHENTICATE).  Return the line to send (without CRLF; freed by
 	 * the session after wiping it), or NULL to cancel the command. */
 	char *(*continuation)(void *ctx, const char *text);
+	/* The tagged completion, before the result is filled from it: where
+	 * APPENDUID and COPYUID (RFC 4315 §3) are read in full. */
+	void (*tagged)(void *ctx, const struct imap_response *response);
 	void *ctx;
 };
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "imap/mailops.h"
 #include "imap/pool.h"
 #include "log.h"
 #include "store/mailbox.h"
@@ -252,56 +253,20 @@ static void listed_mailbox_free(gpointer p)
 	g_free(m);
 }
 
-static const char *const special_uses[] = {
-	"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Important",
-	"\\Junk", "\\Sent", "\\Trash",
-};
-
-static bool list_untagged(void *ctx, const struct imap_response *r)
+/* One mailbox from LIST, kept until the tree is rebuilt. */
+static void list_collect(void *ctx, const struct imap_listed *l)
 {
 	GPtrArray *listed = ctx;
-	const struct imap_arg *attrs;
-	size_t nattrs;
-	const char *delim, *name;
-	struct listed_mailbox *m;
-	GString *specialuse;
+	struct listed_mailbox *m = g_new0(struct listed_mailbox, 1);
 
-	if (!r->name || strcmp(r->name, "LIST") != 0)
-		return false;
-	if (!imap_arg_get_list(&r->args[0], &attrs, &nattrs) ||
-			!imap_arg_get_nstring(&r->args[1], &delim) ||
-			!imap_arg_get_astring(&r->args[2], &name)) {
-		log_warning("ignoring a malformed LIST response");
-		return true;
-	}
-	if (delim && strlen(delim) != 1) {
-		log_warning("ignoring %s: odd hierarchy delimiter", name);
-		return true;
-	}
-	m = g_new0(struct listed_mailbox, 1);
-	/* INBOX is case-insensitive; everything else is exact. */
-	m->raw_name = g_ascii_strcasecmp(name, "INBOX") == 0 ?
-		g_strdup("INBOX") : g_strdup(name);
-	m->delimiter = delim ? delim[0] : '\0';
-	specialuse = g_string_new(NULL);
-	for (size_t i = 0; i < nattrs; i++) {
-		if (imap_arg_atom_equals(&attrs[i], "\\Noselect") ||
-				imap_arg_atom_equals(&attrs[i], "\\NonExistent"))
-			m->attrs |= STORE_NODE_NOSELECT;
-		else if (imap_arg_atom_equals(&attrs[i], "\\NoInferiors"))
-			m->attrs |= STORE_NODE_NOINFERIORS;
-		for (size_t j = 0; j < G_N_ELEMENTS(special_uses); j++) {
-			if (!imap_arg_atom_equals(&attrs[i], special_uses[j]))
-				continue;
-			if (specialuse->len)
-				g_string_append_c(specialuse, ' ');
-			g_string_append(specialuse, special_uses[j]);
-		}
-	}
-	m->specialuse = specialuse->len ? g_string_free(specialuse, FALSE) :
-		(g_string_free(specialuse, TRUE), NULL);
+	m->raw_name = g_strdup(l->name);
+	m->delimiter = l->delimiter;
+	if (l->attrs & IMAP_LIST_NOSELECT)
+		m->attrs |= STORE_NODE_NOSELECT;
+	if (l->attrs & IMAP_LIST_NOINFERIORS)
+		m->attrs |= STORE_NODE_NOINFERIORS;
+	m->specialuse = g_strdup(l->specialuse);
 	g_ptr_array_add(listed, m);
-	return true;
 }
 
 static struct store_node *find_child(struct store_node *node,
@@ -347,11 +312,14 @@ static void tree_add(struct store_account *account,
 			child = node_new(node, display, raw->str);
 			child->attrs = STORE_NODE_IMPLIED | STORE_NODE_NOSELECT;
 		}
+		if (i + 1 < n)
+			child->delimiter = m->delimiter;
 		child->gone = false;
 		g_free(display);
 		node = child;
 	}
 	node->attrs = m->attrs;
+	node->delimiter = m->delimiter;
 	g_free(node->specialuse);
 	node->specialuse = g_strdup(m->specialuse);
 	if (!(m->attrs & STORE_NODE_NOSELECT) && !node->mailbox) {
@@ -369,14 +337,9 @@ static bool account_list(struct store_account *account, GError **error)
 {
 	GPtrArray *listed = g_ptr_array_new_with_free_func(
 			listed_mailbox_free);
-	struct imap_command_handlers handlers = {
-		.untagged = list_untagged,
-		.ctx = listed,
-	};
 	struct imap_session *session;
 	struct imap_result result;
 	enum names_charset charset;
-	uint32_t caps;
 	bool ok;
 
 	session = imap_pool_acquire(account->pool, NULL, error);
@@ -384,14 +347,9 @@ static bool account_list(struct store_account *account, GError **error)
 		g_ptr_array_unref(listed);
 		return false;
 	}
-	caps = imap_session_capabilities(session);
 	charset = (imap_session_enabled(session) & IMAP_ENABLED_UTF8_ACCEPT) ?
 		NAMES_UTF8 : NAMES_MUTF7;
-	ok = imap_session_run(session, imap_command_new(
-				(caps & IMAP_CAP_SPECIAL_USE) &&
-				(caps & IMAP_CAP_LIST_EXTENDED) ?
-				"LIST \"\" \"*\" RETURN (SPECIAL-USE)" :
-				"LIST \"\" \"*\""), &handlers, &result);
+	ok = imap_list(session, "*", list_collect, listed, &result);
 	imap_pool_release(account->pool, session);
 	if (!ok) {
 		g_set_error(error, IMAP_SESSION_ERROR,

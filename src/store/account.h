@@ -29,6 +29,8 @@ struct store_account_config {
 	uint64_t cache_max;	/* bytes; 0: unbounded */
 	unsigned connections;
 	int refresh_s;		/* how stale a listing may get */
+	bool delete_to_trash;	/* -o delete=trash */
+	bool mark_seen;		/* -o seen: reading sets \Seen */
 };
 
 struct store_mailbox;
@@ -55,6 +57,8 @@ struct store_node {
 	GPtrArray *children;		/* struct store_node *, owned */
 	struct store_mailbox *mailbox;	/* owned; NULL if not selectable */
 	unsigned attrs;			/* enum store_node_attr */
+	char delimiter;			/* of its children's names; '\0':
+					 * none can have children */
 	char *specialuse;		/* owned: "\Sent" ...; or NULL */
 	bool gone;
 };

@@ -171,7 +171,8 @@ static int fetch_from_server(struct store_mailbox *mb, uint32_t uidvalidity,
 	struct imap_result result;
 	int errnum;
 
-	errnum = store_mailbox_session(mb, "fetch from", false, &session);
+	errnum = store_mailbox_session(mb, "fetch from", false, false,
+			&session);
 	if (errnum)
 		return errnum;
 	if (imap_session_selected(session)->uidvalidity != uidvalidity) {

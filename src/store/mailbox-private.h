@@ -47,14 +47,16 @@ struct store_mailbox {
 	GHashTable *fetching;		/* UID -> struct fetch_slot */
 };
 
-/* A session of the pool with the mailbox selected (EXAMINE), or an errno;
+/* A session of the pool with the mailbox selected (EXAMINE, or SELECT
+ * for a write: a session that has it selected read-write serves reads as
+ * well, since reads only ever PEEK), or an errno;
  * what went wrong is logged as "cannot DOING MAILBOX: why".  With sync, it
  * is opened afresh even if the session had it selected.  Without, it is
  * the mailbox listed (its MAILBOXID is cache_id's), or ESTALE when another
  * one has taken the name since (the next access lists it again).
  * Give the session back with imap_pool_release(). */
 int store_mailbox_session(struct store_mailbox *mb, const char *doing,
-		bool sync, struct imap_session **session_r);
+		bool sync, bool write, struct imap_session **session_r);
 
 /* The identity in the cache now (see cache_id): valid until the mailbox
  * is freed, with or without the lock. */

@@ -181,7 +181,7 @@ static bool listing_untagged(void *ctx, const struct imap_response *r)
 }
 
 int store_mailbox_session(struct store_mailbox *mb, const char *doing,
-		bool sync, struct imap_session **session_r)
+		bool sync, bool write, struct imap_session **session_r)
 {
 	struct imap_pool *pool = store_account_pool(mb->account);
 	struct imap_result result;
@@ -203,7 +203,7 @@ int store_mailbox_session(struct store_mailbox *mb, const char *doing,
 	 * listing, the mailbox is opened afresh. */
 	if (sync)
 		imap_session_forget_selected(*session_r);
-	if (!imap_session_select(*session_r, mb->raw_name, true, &result))
+	if (!imap_session_select(*session_r, mb->raw_name, !write, &result))
 		goto failed;
 	/* A listing learns the identity; anything else must be talking to
 	 * the mailbox listed.  An older view is opened afresh; when the
@@ -211,7 +211,7 @@ int store_mailbox_session(struct store_mailbox *mb, const char *doing,
 	 * fetched until it is listed again. */
 	if (!sync && !store_mailbox_session_cache_id(mb, *session_r)) {
 		imap_session_forget_selected(*session_r);
-		if (!imap_session_select(*session_r, mb->raw_name, true,
+		if (!imap_session_select(*session_r, mb->raw_name, !write,
 					&result))
 			goto failed;
 		if (!store_mailbox_session_cache_id(mb, *session_r)) {
@@ -257,7 +257,8 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 	mb->listing_exists_seen = false;
 	g_mutex_unlock(&mb->lock);
 
-	errnum = store_mailbox_session(mb, "list", true, &session);
+	errnum = store_mailbox_session(mb, "list", true, false,
+			&session);
 	if (errnum) {
 		msg_index_free(&listing.index);
 		return errnum;

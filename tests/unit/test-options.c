@@ -598,11 +598,6 @@ static void test_resolve_unsupported(void)
 
 	opts_init(&o);
 	o.source = (char *)"imaps://u@h";
-	o.seen = 1;
-	check_refused(&o, "seen", "seen", NULL);
-
-	opts_init(&o);
-	o.source = (char *)"imaps://u@h";
 	o.tokencmd = (char *)"oauth-token";
 	check_refused(&o, "tokencmd", "tokencmd", NULL);
 
@@ -633,8 +628,11 @@ static void test_resolve_other_values(void)
 		o.source = (char *)"imaps://u@h";
 		o.delete_mode = (char *)deletes[i];
 		g_assert_true(options_resolve(&o, &cfg, NULL));
+		g_assert_true(cfg.delete_to_trash == (i == 1));
+		g_assert_false(cfg.mark_seen);
 		options_account_clear(&cfg);
 	}
+
 
 	opts_init(&o);
 	o.source = (char *)"imaps://u@h";
