@@ -361,9 +361,7 @@ static bool check_unsupported(const struct imapfs_options *opts,
 {
 	const char *what = NULL;
 
-	if (opts->seen)
-		what = "seen";	/* until reads can set it */
-	else if (opts->tokencmd)
+	if (opts->tokencmd)
 		what = "tokencmd";
 	if (what) {
 		g_set_error(error, OPTIONS_ERROR, 0,

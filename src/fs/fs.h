@@ -12,6 +12,7 @@
 
 #include "fs/inode.h"
 #include "fs/notify.h"
+#include "fs/staged.h"
 #include "store/account.h"
 #include "store/cancel.h"
 
@@ -26,6 +27,7 @@ struct imapfs_fs {
 	double message_timeout;		/* s: message files never change */
 	double negative_timeout;	/* s: "no such name" */
 	GThreadPool *interrupted;	/* owned: answers interrupted opens */
+	struct fs_aliases *aliases;	/* owned: names given (staged.h) */
 };
 
 struct imapfs_fs *imapfs_fs_new(struct store_account *account);
@@ -42,6 +44,43 @@ int fs_xattr_get(struct imapfs_fs *fs, struct fs_inode *inode,
 		struct store_cancel *cancel, const char *name, GString *value);
 int fs_xattr_list(struct imapfs_fs *fs, struct fs_inode *inode,
 		struct store_cancel *cancel, GString *names);
-int fs_xattr_set_denied(struct fs_inode *inode, const char *name);
+int fs_xattr_set(struct imapfs_fs *fs, struct fs_inode *inode,
+		struct store_cancel *cancel, const char *name,
+		const char *value, size_t size, int flags);
+int fs_xattr_remove(struct imapfs_fs *fs, struct fs_inode *inode,
+		struct store_cancel *cancel, const char *name);
+
+/* Changing things (write.c): the handlers, and what they share with the
+ * rest of ops.c. */
+void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		mode_t mode);
+void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		fuse_ino_t newparent, const char *newname, unsigned int flags);
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		mode_t mode, struct fuse_file_info *fi);
+void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		size_t size, off_t off, struct fuse_file_info *fi);
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		int to_set, struct fuse_file_info *fi);
+
+/* An open file: a cached body, or a new file being written. */
+struct file_handle {
+	struct body_cache_entry body;
+	struct fs_staged *staged;	/* borrowed from the inode */
+};
+
+void fs_fill_entry(struct imapfs_fs *fs, struct fs_inode *inode,
+		struct fuse_entry_param *e);
+double fs_fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
+		struct stat *st);
+/* A message in a directory by file name ("4711.eml") or by a name given
+ * (fs/staged.h): 0, ENOENT, ENOTDIR. */
+int fs_dir_message(struct imapfs_fs *fs, struct fs_inode *dir,
+		const char *name, struct store_mailbox **mailbox_r,
+		uint32_t *uidvalidity_r, uint32_t *uid_r);
+int fs_reply_errno(int errnum);
 
 #endif

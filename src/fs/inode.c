@@ -85,6 +85,9 @@ static void inode_free(gpointer p)
 {
 	struct fs_inode *inode = p;
 
+	if (inode->staged)
+		fs_staged_free(inode->staged);
+
 	g_free(inode->key);
 	g_free(inode);
 }
@@ -201,6 +204,24 @@ struct fs_inode *fs_inodes_ref_message(struct fs_inodes *inodes,
 		inode->size = size;
 		inode->size_exact = true;
 	}
+	g_mutex_unlock(&inodes->lock);
+	return inode;
+}
+
+struct fs_inode *fs_inodes_ref_staged(struct fs_inodes *inodes,
+		struct store_node *dir, struct fs_staged *staged)
+{
+	static uint64_t serial;
+	struct fs_inode *fresh = g_new0(struct fs_inode, 1), *inode;
+	size_t len;
+
+	fresh->kind = FS_INODE_STAGED;
+	fresh->node = dir;
+	fresh->staged = staged;
+	g_mutex_lock(&inodes->lock);
+	fresh->key = g_strdup_printf("s:%" G_GUINT64_FORMAT, ++serial);
+	len = strlen(fresh->key);
+	inode = inodes_insert(inodes, fresh, len);
 	g_mutex_unlock(&inodes->lock);
 	return inode;
 }

@@ -20,12 +20,17 @@
 enum fs_inode_kind {
 	FS_INODE_DIR,
 	FS_INODE_MESSAGE,
+	FS_INODE_STAGED,	/* a new file, appended when closed */
 };
+
+struct fs_staged;
 
 struct fs_inode {
 	fuse_ino_t ino;			/* immutable */
 	enum fs_inode_kind kind;	/* immutable */
-	struct store_node *node;	/* DIR; borrowed from the account */
+	struct store_node *node;	/* DIR, STAGED (its directory);
+					 * borrowed from the account */
+	struct fs_staged *staged;	/* STAGED; owned (fs_staged_free) */
 	struct store_mailbox *mailbox;	/* MESSAGE; borrowed */
 	uint32_t uidvalidity;		/* MESSAGE */
 	uint32_t uid;			/* MESSAGE */
@@ -54,6 +59,13 @@ struct fs_inode *fs_inodes_ref_dir(struct fs_inodes *inodes,
 struct fs_inode *fs_inodes_ref_message(struct fs_inodes *inodes,
 		struct store_mailbox *mailbox, uint32_t uidvalidity,
 		uint32_t uid, uint64_t size, bool size_exact, int64_t mtime);
+
+/* A new file in a directory; takes staged.  Its number is never one of a
+ * mailbox or message. */
+struct fs_inode *fs_inodes_ref_staged(struct fs_inodes *inodes,
+		struct store_node *dir, struct fs_staged *staged);
+/* Defined by whoever stages files (fs/staged.c). */
+void fs_staged_free(struct fs_staged *staged);
 
 /* The number of the directory of a mailbox, if the kernel knows it now;
  * else 0. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store/changes.h"
 #include "store/mailbox.h"
 
 /* Message files never change under their name, so the kernel may keep
@@ -67,6 +68,7 @@ struct imapfs_fs *imapfs_fs_new(struct store_account *account)
 	fs->negative_timeout = NEGATIVE_TIMEOUT_S;
 	fs->interrupted = g_thread_pool_new(answer_interrupted, NULL, 1,
 			FALSE, NULL);
+	fs->aliases = fs_aliases_new();
 	store_account_set_observer(account, &observer);
 	return fs;
 }
@@ -92,6 +94,7 @@ void imapfs_fs_free(struct imapfs_fs **fs)
 	imapfs_fs_quiesce(*fs);
 	fs_notifier_stop(&(*fs)->notifier);
 	fs_inodes_free(&(*fs)->inodes);
+	fs_aliases_free(&(*fs)->aliases);
 	g_free(*fs);
 	*fs = NULL;
 }
@@ -108,7 +111,7 @@ static struct imapfs_fs *req_fs(fuse_req_t req)
  * the size it holds and asks again only once that has expired, so a stale
  * RFC822.SIZE kept for a day would cut reads short (docs/DESIGN.md,
  * "Message sizes"). */
-static double fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
+double fs_fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
 		struct stat *st)
 {
 	bool size_exact;
@@ -119,8 +122,7 @@ static double fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
 	st->st_gid = fs->gid;
 	st->st_blksize = 4096;
 	if (inode->kind == FS_INODE_DIR) {
-		/* Read-only for now: writes come with the next version. */
-		st->st_mode = S_IFDIR | 0555;
+		st->st_mode = S_IFDIR | 0755;
 		/* As on disk: ".", the entry in the parent, and each
 		 * child's "..", which tools like find rely on. */
 		st->st_nlink = 2 + store_node_child_count(fs->account,
@@ -130,8 +132,19 @@ static double fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
 		st->st_ctim = st->st_mtim;
 		return fs->dir_timeout;
 	}
-	st->st_mode = S_IFREG | 0444;
 	st->st_nlink = 1;
+	if (inode->kind == FS_INODE_STAGED) {
+		/* Being written: changes with every write. */
+		st->st_mode = S_IFREG | 0644;
+		st->st_size = (off_t)fs_staged_size(inode->staged);
+		st->st_blocks = (st->st_size + 511) / 512;
+		st->st_mtim.tv_sec = time(NULL);
+		st->st_atim = st->st_mtim;
+		st->st_ctim = st->st_mtim;
+		return 0;
+	}
+	/* Messages never change (imapfs(1), "Changing things"). */
+	st->st_mode = S_IFREG | 0444;
 	st->st_size = (off_t)fs_inode_size(fs->inodes, inode, &size_exact);
 	st->st_blocks = (st->st_size + 511) / 512;
 	st->st_mtim.tv_sec = inode->mtime;
@@ -140,16 +153,19 @@ static double fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
 	return size_exact ? fs->message_timeout : 0;
 }
 
-static void fill_entry(struct imapfs_fs *fs, struct fs_inode *inode,
+void fs_fill_entry(struct imapfs_fs *fs, struct fs_inode *inode,
 		struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = inode->ino;
 	e->generation = inode->kind == FS_INODE_MESSAGE ?
 		inode->uidvalidity : 0;
-	e->attr_timeout = fill_attr(fs, inode, &e->attr);
+	e->attr_timeout = fs_fill_attr(fs, inode, &e->attr);
+	/* A new file's name is looked up again once it is appended, and
+	 * then means the message (fs/staged.h). */
 	e->entry_timeout = inode->kind == FS_INODE_MESSAGE ?
-		fs->message_timeout : fs->dir_timeout;
+		fs->message_timeout : inode->kind == FS_INODE_STAGED ? 0 :
+		fs->dir_timeout;
 }
 
 /* The size st_size must report: the exact length once the bytes are known
@@ -213,18 +229,31 @@ static void req_cancel_end(fuse_req_t req, struct store_cancel *cancel)
 	store_cancel_clear(cancel);
 }
 
-static int reply_errno(int errnum)
+int fs_reply_errno(int errnum)
 {
 	return errnum == ECANCELED ? EINTR : errnum;
 }
 
 /* --- lookup and attributes ------------------------------------------------- */
 
+/* A message's name: its UID's file name, or one given to it (an alias
+ * keeps a name a program chose for a new or moved message, staged.h). */
+static bool message_name(struct imapfs_fs *fs, struct fs_inode *dir,
+		struct store_mailbox *mb, const char *name,
+		struct store_mailbox **mb_r, uint32_t *uid_r)
+{
+	*mb_r = mb;
+	if (names_parse_message_file(name, uid_r))
+		return true;
+	return fs_alias_get(fs->aliases, dir->node, name, mb_r, uid_r) &&
+		*uid_r != 0;
+}
+
 static int do_lookup(struct imapfs_fs *fs, struct fs_inode *dir,
 		const char *name, struct store_cancel *cancel,
 		struct fuse_entry_param *e)
 {
-	struct store_mailbox *mb;
+	struct store_mailbox *mb, *msg_mb;
 	struct store_node *child;
 	struct store_message msg;
 	uint32_t uid;
@@ -232,18 +261,18 @@ static int do_lookup(struct imapfs_fs *fs, struct fs_inode *dir,
 
 	if (errnum)
 		return errnum;
-	if (mb && names_parse_message_file(name, &uid)) {
+	if (mb && message_name(fs, dir, mb, name, &msg_mb, &uid)) {
 		const struct store_account_config *cfg =
 			store_account_config(fs->account);
 
-		errnum = store_mailbox_ensure_listed(mb, cfg->refresh_s,
+		errnum = store_mailbox_ensure_listed(msg_mb, cfg->refresh_s,
 				cancel);
 		if (errnum)
 			return errnum;
-		errnum = store_mailbox_message(mb, uid, &msg);
+		errnum = store_mailbox_message(msg_mb, uid, &msg);
 		if (errnum)
 			return errnum;
-		fill_entry(fs, ref_message(fs, mb, msg.uidvalidity,
+		fs_fill_entry(fs, ref_message(fs, msg_mb, msg.uidvalidity,
 					&msg.entry), e);
 		store_message_clear(&msg);
 		return 0;
@@ -251,7 +280,31 @@ static int do_lookup(struct imapfs_fs *fs, struct fs_inode *dir,
 	child = store_node_child(fs->account, dir->node, name);
 	if (!child)
 		return ENOENT;
-	fill_entry(fs, fs_inodes_ref_dir(fs->inodes, child), e);
+	fs_fill_entry(fs, fs_inodes_ref_dir(fs->inodes, child), e);
+	return 0;
+}
+
+int fs_dir_message(struct imapfs_fs *fs, struct fs_inode *dir,
+		const char *name, struct store_mailbox **mailbox_r,
+		uint32_t *uidvalidity_r, uint32_t *uid_r)
+{
+	struct store_mailbox *mb;
+	struct store_message msg;
+	int errnum = dir_mailbox(fs, dir, &mb);
+
+	if (errnum)
+		return errnum;
+	if (!mb || !message_name(fs, dir, mb, name, mailbox_r, uid_r))
+		return ENOENT;
+	errnum = store_mailbox_ensure_listed(*mailbox_r,
+			store_account_config(fs->account)->refresh_s, NULL);
+	if (errnum)
+		return errnum;
+	errnum = store_mailbox_message(*mailbox_r, *uid_r, &msg);
+	if (errnum)
+		return errnum;
+	*uidvalidity_r = msg.uidvalidity;
+	store_message_clear(&msg);
 	return 0;
 }
 
@@ -278,7 +331,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (errnum)
-		fuse_reply_err(req, reply_errno(errnum));
+		fuse_reply_err(req, fs_reply_errno(errnum));
 	else
 		fuse_reply_entry(req, &e);
 }
@@ -313,7 +366,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	timeout = fill_attr(fs, inode, &st);
+	timeout = fs_fill_attr(fs, inode, &st);
 	fuse_reply_attr(req, &st, timeout);
 }
 
@@ -356,7 +409,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 				&cancel);
 	req_cancel_end(req, &cancel);
 	if (errnum) {
-		fuse_reply_err(req, reply_errno(errnum));
+		fuse_reply_err(req, fs_reply_errno(errnum));
 		return;
 	}
 	dh = g_new0(struct dir_handle, 1);
@@ -409,7 +462,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			name = child->display;
 			if (plus) {
 				inode = fs_inodes_ref_dir(fs->inodes, child);
-				fill_entry(fs, inode, &e);
+				fs_fill_entry(fs, inode, &e);
 			} else {
 				e.attr.st_mode = S_IFDIR;
 				e.attr.st_ino = fs_inode_dir_number(child);
@@ -424,7 +477,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			if (plus) {
 				inode = ref_message(fs, dh->mailbox,
 						dh->uidvalidity, entry);
-				fill_entry(fs, inode, &e);
+				fs_fill_entry(fs, inode, &e);
 			} else {
 				e.attr.st_mode = S_IFREG;
 				e.attr.st_ino = fs_inode_message_number(
@@ -475,10 +528,6 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 }
 
 /* --- files ---------------------------------------------------------------- */
-
-struct file_handle {
-	struct body_cache_entry body;
-};
 
 /*
  * An open whose body is not cached is answered from one of the store's
@@ -579,12 +628,24 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if (inode->kind != FS_INODE_MESSAGE) {
+	if (inode->kind == FS_INODE_DIR) {
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
+	if (inode->kind == FS_INODE_STAGED) {
+		/* The new file, opened again before it is appended. */
+		struct file_handle *fh = g_new0(struct file_handle, 1);
+
+		fh->staged = inode->staged;
+		fi->direct_io = 1;
+		fi->fh = (uint64_t)(uintptr_t)fh;
+		if (fuse_reply_open(req, fi) == -ENOENT)
+			g_free(fh);
+		return;
+	}
+	/* IMAP messages are immutable (RFC 3501 §2.3). */
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EROFS);
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	o = g_new0(struct open_request, 1);
@@ -593,6 +654,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	o->ino = ino;
 	o->inode = inode;
 	o->fi = *fi;
+	if (store_account_config(fs->account)->mark_seen)
+		store_mailbox_mark_seen(inode->mailbox, inode->uidvalidity,
+				inode->uid);
 	store_body_wait_init(&o->wait, inode->mailbox, open_fetched, o);
 	/* Before the fetch can start (and end, and answer). */
 	fuse_req_interrupt_func(req, open_interrupted, o);
@@ -607,7 +671,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct file_handle *fh = (struct file_handle *)(uintptr_t)fi->fh;
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
-	uint64_t length = fh->body.length;
+	uint64_t length = fh->staged ? fs_staged_size(fh->staged) :
+		fh->body.length;
+	int fd = fh->staged ? fs_staged_fd(fh->staged) : fh->body.fd;
+	uint64_t base = fh->staged ? 0 : fh->body.offset;
 
 	(void)ino;
 	if (off < 0 || (uint64_t)off >= length) {
@@ -616,8 +683,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	buf.buf[0].size = MIN((uint64_t)size, length - (uint64_t)off);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = fh->body.fd;
-	buf.buf[0].pos = (off_t)(fh->body.offset + (uint64_t)off);
+	buf.buf[0].fd = fd;
+	buf.buf[0].pos = (off_t)(base + (uint64_t)off);
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
@@ -627,7 +694,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	struct file_handle *fh = (struct file_handle *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	close(fh->body.fd);
+	if (!fh->staged)
+		close(fh->body.fd);
 	g_free(fh);
 	fuse_reply_err(req, 0);
 }
@@ -662,7 +730,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	errnum = fs_xattr_get(fs, inode, &cancel, name, value);
 	req_cancel_end(req, &cancel);
 	if (errnum)
-		fuse_reply_err(req, reply_errno(errnum));
+		fuse_reply_err(req, fs_reply_errno(errnum));
 	else
 		reply_xattr_value(req, size, value);
 }
@@ -683,7 +751,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	errnum = fs_xattr_list(fs, inode, &cancel, names);
 	req_cancel_end(req, &cancel);
 	if (errnum)
-		fuse_reply_err(req, reply_errno(errnum));
+		fuse_reply_err(req, fs_reply_errno(errnum));
 	else
 		reply_xattr_value(req, size, names);
 }
@@ -693,19 +761,34 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct imapfs_fs *fs = req_fs(req);
 	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
+	struct store_cancel cancel;
+	int errnum;
 
-	(void)value;
-	(void)size;
-	(void)flags;
-	fuse_reply_err(req, inode ? fs_xattr_set_denied(inode, name) : ESTALE);
+	if (!inode) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	req_cancel_begin(req, &cancel);
+	errnum = fs_xattr_set(fs, inode, &cancel, name, value, size, flags);
+	req_cancel_end(req, &cancel);
+	fuse_reply_err(req, fs_reply_errno(errnum));
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct imapfs_fs *fs = req_fs(req);
 	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
+	struct store_cancel cancel;
+	int errnum;
 
-	fuse_reply_err(req, inode ? fs_xattr_set_denied(inode, name) : ESTALE);
+	if (!inode) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	req_cancel_begin(req, &cancel);
+	errnum = fs_xattr_remove(fs, inode, &cancel, name);
+	req_cancel_end(req, &cancel);
+	fuse_reply_err(req, fs_reply_errno(errnum));
 }
 
 /* --- the rest ------------------------------------------------------------- */
@@ -734,41 +817,17 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
-/* Changes come with the next version; until then the tree is read-only. */
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-		int to_set, struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)attr;
-	(void)to_set;
-	(void)fi;
-	fuse_reply_err(req, EROFS);
-}
-
+/* Device nodes, symbolic and hard links have no meaning in a mailbox. */
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		mode_t mode, dev_t rdev)
 {
 	(void)parent;
 	(void)name;
-	(void)mode;
 	(void)rdev;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-		mode_t mode)
-{
-	(void)parent;
-	(void)name;
 	(void)mode;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_remove(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	(void)parent;
-	(void)name;
-	fuse_reply_err(req, EROFS);
+	/* New files come through create, which the kernel always uses
+	 * since we have it. */
+	fuse_reply_err(req, EPERM);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -777,18 +836,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	(void)link;
 	(void)parent;
 	(void)name;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-		fuse_ino_t newparent, const char *newname, unsigned int flags)
-{
-	(void)parent;
-	(void)name;
-	(void)newparent;
-	(void)newname;
-	(void)flags;
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, EPERM);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -797,17 +845,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	(void)ino;
 	(void)newparent;
 	(void)newname;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		mode_t mode, struct fuse_file_info *fi)
-{
-	(void)parent;
-	(void)name;
-	(void)mode;
-	(void)fi;
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, EPERM);
 }
 
 const struct fuse_lowlevel_ops imapfs_fs_ops = {
@@ -816,15 +854,17 @@ const struct fuse_lowlevel_ops imapfs_fs_ops = {
 	.forget = op_forget,
 	.forget_multi = op_forget_multi,
 	.getattr = op_getattr,
-	.setattr = op_setattr,
+	.setattr = fs_op_setattr,
 	.mknod = op_mknod,
-	.mkdir = op_mkdir,
-	.unlink = op_remove,
-	.rmdir = op_remove,
+	.mkdir = fs_op_mkdir,
+	.unlink = fs_op_unlink,
+	.rmdir = fs_op_rmdir,
 	.symlink = op_symlink,
-	.rename = op_rename,
+	.rename = fs_op_rename,
 	.link = op_link,
-	.create = op_create,
+	.create = fs_op_create,
+	.write = fs_op_write,
+	.flush = fs_op_flush,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,

@@ -11,7 +11,11 @@
 #include <linux/limits.h>
 #include <string.h>
 
+#include <sys/xattr.h>
+
+#include "fs/staged.h"
 #include "imap/datetime.h"
+#include "store/changes.h"
 #include "store/mailbox.h"
 
 #define XATTR_PREFIX "user.imap."
@@ -28,7 +32,7 @@ static const struct {
 	{ XATTR_PREFIX "draft", MSG_FLAG_DRAFT },
 };
 
-/* Attributes that exist to be written (once writes exist). */
+/* Attributes that may be written: the flags. */
 static bool is_flag_attr(const char *name)
 {
 	if (strcmp(name, XATTR_PREFIX "flags") == 0 ||
@@ -202,6 +206,8 @@ static int attrs_collect(struct imapfs_fs *fs, struct fs_inode *inode,
 	a->values = g_ptr_array_new_with_free_func(g_free);
 	if (inode->kind == FS_INODE_MESSAGE)
 		return collect_message(fs, inode, cancel, a);
+	if (inode->kind == FS_INODE_STAGED)
+		return 0;	/* no message yet */
 	return collect_dir(fs, inode, cancel, a);
 }
 
@@ -252,11 +258,194 @@ int fs_xattr_list(struct imapfs_fs *fs, struct fs_inode *inode,
 	return errnum;
 }
 
-int fs_xattr_set_denied(struct fs_inode *inode, const char *name)
+/* --- changing flags ------------------------------------------------------ */
+
+/* The IMAP flag an attribute stands for ("\\Seen", "$Label"), into buf;
+ * NULL when it is no single flag.  EINVAL in *errnum_r for a keyword that
+ * is no atom. */
+static const char *attr_flag(const char *name, char *buf, size_t size,
+		int *errnum_r)
 {
-	if (!g_str_has_prefix(name, XATTR_PREFIX))
+	static const char *const system[] = {
+		"\\Seen", "\\Answered", "\\Flagged", "\\Deleted",
+		"\\Draft",
+	};
+
+	*errnum_r = 0;
+	for (size_t i = 0; i < G_N_ELEMENTS(flag_attrs); i++) {
+		if (strcmp(name, flag_attrs[i].name) == 0)
+			return system[i];
+	}
+	if (g_str_has_prefix(name, XATTR_KEYWORD_PREFIX)) {
+		const char *kw = name + strlen(XATTR_KEYWORD_PREFIX);
+
+		if (kw[0] == '\\' || !store_flag_is_valid(kw)) {
+			*errnum_r = EINVAL;
+			return NULL;
+		}
+		g_strlcpy(buf, kw, size);
+		return buf;
+	}
+	return NULL;
+}
+
+/* Whether the message has the flag now (as the index says). */
+static int message_has_flag(struct imapfs_fs *fs, struct fs_inode *inode,
+		struct store_cancel *cancel, const char *flag, bool *has_r)
+{
+	struct store_message msg;
+	int errnum = store_mailbox_ensure_listed(inode->mailbox,
+			store_account_config(fs->account)->refresh_s, cancel);
+
+	if (errnum)
+		return errnum;
+	errnum = store_mailbox_message(inode->mailbox, inode->uid, &msg);
+	if (errnum)
+		return errnum;
+	if (msg.uidvalidity != inode->uidvalidity) {
+		store_message_clear(&msg);
+		return ENOENT;
+	}
+	*has_r = false;
+	if (flag[0] == '\\') {
+		for (size_t i = 0; i < G_N_ELEMENTS(flag_attrs); i++) {
+			if (g_ascii_strcasecmp(flag + 1, flag_attrs[i].name +
+						strlen(XATTR_PREFIX)) == 0)
+				*has_r = (msg.entry.flags &
+						flag_attrs[i].bit) != 0;
+		}
+	} else {
+		for (char **kw = msg.keywords; kw && *kw; kw++) {
+			if (g_ascii_strcasecmp(*kw, flag) == 0)
+				*has_r = true;
+		}
+	}
+	store_message_clear(&msg);
+	return 0;
+}
+
+/* "\\Seen  $Work" -> its flags, each checked; NULL (EINVAL) if one is
+ * not a flag. */
+static char **parse_flag_list(const char *value, size_t size)
+{
+	char *text = g_strndup(value, size);
+	char **tokens = g_strsplit_set(text, " \t", -1);
+	GPtrArray *flags = g_ptr_array_new_with_free_func(g_free);
+
+	g_free(text);
+	for (char **t = tokens; *t; t++) {
+		if (!**t)
+			continue;
+		if (!store_flag_is_valid(*t)) {
+			g_ptr_array_free(flags, TRUE);
+			g_strfreev(tokens);
+			return NULL;
+		}
+		g_ptr_array_add(flags, g_strdup(*t));
+	}
+	g_ptr_array_add(flags, NULL);
+	g_strfreev(tokens);
+	/* The strings go with the vector returned. */
+	return (char **)g_ptr_array_free(flags, FALSE);
+}
+
+static bool is_xattr_name_ours(const char *name)
+{
+	return g_str_has_prefix(name, XATTR_PREFIX);
+}
+
+int fs_xattr_set(struct imapfs_fs *fs, struct fs_inode *inode,
+		struct store_cancel *cancel, const char *name,
+		const char *value, size_t size, int flags)
+{
+	char buf[XATTR_NAME_MAX + 1];
+	const char *flag;
+	int errnum;
+
+	if (!is_xattr_name_ours(name))
 		return ENOTSUP;
-	if (inode->kind == FS_INODE_MESSAGE && is_flag_attr(name))
-		return EROFS;	/* writable once flag changes exist */
-	return EPERM;		/* read-only by nature */
+	if (inode->kind == FS_INODE_DIR || !is_flag_attr(name))
+		return EPERM;	/* read-only by nature */
+	if (strcmp(name, XATTR_PREFIX "flags") == 0) {
+		char **list = parse_flag_list(value, size);
+
+		if (!list)
+			return EINVAL;
+		if (inode->kind == FS_INODE_STAGED) {
+			errnum = 0;
+			for (size_t i = 0; i < G_N_ELEMENTS(flag_attrs); i++)
+				fs_staged_set_flag(inode->staged,
+						attr_flag(flag_attrs[i].name,
+							buf, sizeof(buf),
+							&errnum), false);
+			for (char **f = list; !errnum && *f; f++)
+				errnum = fs_staged_set_flag(inode->staged, *f,
+						true);
+		} else {
+			errnum = store_mailbox_change_flags(inode->mailbox,
+					inode->uidvalidity, inode->uid,
+					IMAP_FLAGS_REPLACE,
+					(const char *const *)list);
+		}
+		g_strfreev(list);
+		return errnum;
+	}
+	flag = attr_flag(name, buf, sizeof(buf), &errnum);
+	if (!flag)
+		return errnum ? errnum : EPERM;
+	/* A flag is there or not: the value says nothing. */
+	if (size != 0)
+		return EINVAL;
+	if (inode->kind == FS_INODE_STAGED)
+		return fs_staged_set_flag(inode->staged, flag, true);
+	if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
+		bool has;
+
+		errnum = message_has_flag(fs, inode, cancel, flag, &has);
+		if (errnum)
+			return errnum;
+		if (has && (flags & XATTR_CREATE))
+			return EEXIST;
+		if (!has && (flags & XATTR_REPLACE))
+			return ENODATA;
+	}
+	return store_mailbox_change_flags(inode->mailbox, inode->uidvalidity,
+			inode->uid, IMAP_FLAGS_ADD,
+			(const char *const[]){ flag, NULL });
+}
+
+int fs_xattr_remove(struct imapfs_fs *fs, struct fs_inode *inode,
+		struct store_cancel *cancel, const char *name)
+{
+	char buf[XATTR_NAME_MAX + 1];
+	const char *flag;
+	bool has;
+	int errnum;
+
+	if (!is_xattr_name_ours(name))
+		return ENOTSUP;
+	if (inode->kind == FS_INODE_DIR || !is_flag_attr(name))
+		return EPERM;
+	if (strcmp(name, XATTR_PREFIX "flags") == 0) {
+		if (inode->kind == FS_INODE_STAGED)
+			return fs_xattr_set(fs, inode, cancel, name, "", 0, 0);
+		return store_mailbox_change_flags(inode->mailbox,
+				inode->uidvalidity, inode->uid,
+				IMAP_FLAGS_REPLACE,
+				(const char *const[]){ NULL });
+	}
+	flag = attr_flag(name, buf, sizeof(buf), &errnum);
+	if (!flag)
+		return errnum ? errnum : EPERM;
+	if (inode->kind == FS_INODE_STAGED)
+		return fs_staged_set_flag(inode->staged, flag, false);
+	/* As on any filesystem: removing what is not there is ENODATA. */
+	errnum = message_has_flag(fs, inode, cancel, flag, &has);
+	if (errnum)
+		return errnum;
+	if (!has)
+		return ENODATA;
+	return store_mailbox_change_flags(inode->mailbox, inode->uidvalidity,
+			inode->uid, IMAP_FLAGS_REMOVE,
+			(const char *const[]){ flag, NULL });
 }

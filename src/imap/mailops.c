@@ -112,6 +112,34 @@ bool imap_store_flags(struct imap_session *session, const uint32_t *uids,
 			&args, NULL, result);
 }
 
+bool imap_store_flags_send(struct imap_session *session, uint32_t uid,
+		enum imap_flags_change change, const char *const *flags,
+		imap_session_done_fn *done, void *ctx,
+		struct imap_result *result)
+{
+	struct flags_args args = {
+		flags,
+		change == IMAP_FLAGS_ADD ? "+" :
+			change == IMAP_FLAGS_REMOVE ? "-" : "",
+	};
+	struct imap_command *cmd;
+
+	for (size_t i = 0; flags && flags[i]; i++) {
+		if (!imap_flag_is_valid(flags[i])) {
+			memset(result, 0, sizeof(*result));
+			result->status = IMAP_RESULT_BAD;
+			g_strlcpy(result->code, "CLIENTBUG",
+					sizeof(result->code));
+			g_strlcpy(result->text, "invalid flag",
+					sizeof(result->text));
+			return false;
+		}
+	}
+	cmd = imap_command_new("UID STORE %u", uid);
+	finish_flags(cmd, &args);
+	return imap_session_send(session, cmd, done, ctx, result);
+}
+
 /* --- removing, copying, moving -------------------------------------------- */
 
 bool imap_uid_expunge(struct imap_session *session, const uint32_t *uids,
@@ -397,6 +425,7 @@ bool imap_rename(struct imap_session *session, const char *from,
 struct status_state {
 	const char *mailbox;
 	struct imap_mailbox_status *status;
+	bool answered;
 };
 
 static bool status_untagged(void *ctx, const struct imap_response *r)
@@ -414,6 +443,7 @@ static bool status_untagged(void *ctx, const struct imap_response *r)
 			!(g_ascii_strcasecmp(name, "INBOX") == 0 &&
 			  g_ascii_strcasecmp(state->mailbox, "INBOX") == 0))
 		return false;
+	state->answered = true;
 	for (size_t i = 0; i + 1 < count; i += 2) {
 		if (imap_arg_atom_equals(&items[i], "MESSAGES"))
 			imap_arg_get_uint32(&items[i + 1],
@@ -431,17 +461,36 @@ static bool status_untagged(void *ctx, const struct imap_response *r)
 bool imap_status(struct imap_session *session, const char *mailbox,
 		struct imap_mailbox_status *status, struct imap_result *result)
 {
-	struct status_state state = { mailbox, status };
+	struct status_state state = { mailbox, status, false };
 	struct imap_command_handlers handlers = {
 		.untagged = status_untagged,
 		.ctx = &state,
 	};
-	struct imap_command *cmd = imap_command_new("STATUS");
+	const struct imap_selected *sel = imap_session_selected(session);
+	struct imap_command *cmd;
 
 	memset(status, 0, sizeof(*status));
+	/* On the selected mailbox STATUS may answer from the session's own
+	 * view, which has not caught up with other clients (RFC 3501
+	 * §6.3.10; Dovecot does so): NOOP brings it up to date first. */
+	if (sel->name && strcmp(sel->name, mailbox) == 0 &&
+			!imap_session_run(session, imap_command_new("NOOP"),
+				NULL, result))
+		return false;
+	cmd = imap_command_new("STATUS");
 	append_mailbox(cmd, session, mailbox);
 	imap_command_append(cmd, " (MESSAGES UIDNEXT UIDVALIDITY)");
-	return imap_session_run(session, cmd, &handlers, result);
+	if (!imap_session_run(session, cmd, &handlers, result))
+		return false;
+	if (!state.answered) {
+		/* Counts nobody gave must not pass for zeros. */
+		memset(result, 0, sizeof(*result));
+		result->status = IMAP_RESULT_NO;
+		g_strlcpy(result->text, "no STATUS in the answer",
+				sizeof(result->text));
+		return false;
+	}
+	return true;
 }
 
 static const char *const special_uses[] = {

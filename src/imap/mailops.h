@@ -38,6 +38,14 @@ bool imap_store_flags(struct imap_session *session, const uint32_t *uids,
 		size_t count, enum imap_flags_change change,
 		const char *const *flags, struct imap_result *result);
 
+/* The same for one UID, pipelined (imap_session_send()): sent now, its
+ * answer handed to done later.  The caller learns nothing more than that
+ * the command left. */
+bool imap_store_flags_send(struct imap_session *session, uint32_t uid,
+		enum imap_flags_change change, const char *const *flags,
+		imap_session_done_fn *done, void *ctx,
+		struct imap_result *result);
+
 /* --- removing, copying, moving ------------------------------------------ */
 
 /* UID EXPUNGE (RFC 4315 §2.1): only these UIDs, and only those of them

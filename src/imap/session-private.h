@@ -44,6 +44,10 @@ struct imap_session {
 	bool selecting;
 	struct msgmap *msgmap;			/* owned */
 
+	/* Commands sent without waiting for their answer (imap_session_send),
+	 * oldest first: struct session_pending *. */
+	GQueue pending;
+
 	/* The command in flight; NULL between commands. */
 	const struct imap_command_handlers *handlers;
 	bool literal_streaming;	/* the current literal goes to handlers */

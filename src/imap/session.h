@@ -235,6 +235,32 @@ bool imap_session_run(struct imap_session *session, struct imap_command *cmd,
 		struct imap_result *result);
 
 /*
+ * Pipelining: send a command and go on without waiting for its answer,
+ * which is read whenever the session next reads (another command's wait,
+ * a poll, a drain) and handed to done(ctx, result) then -- or, if the
+ * connection dies first, with IMAP_RESULT_SESSION.  done must not use the
+ * session.  For commands without synchronising literals only.  At most
+ * IMAP_SESSION_PIPELINE_MAX are in flight: beyond that, send waits for
+ * the oldest.  Returns false (result set, done never called) when the
+ * command could not be sent.  Takes ownership of cmd.
+ */
+#define IMAP_SESSION_PIPELINE_MAX 64
+typedef void imap_session_done_fn(void *ctx, const struct imap_result *result);
+
+bool imap_session_send(struct imap_session *session, struct imap_command *cmd,
+		imap_session_done_fn *done, void *ctx,
+		struct imap_result *result);
+/* How many sent commands still wait for their answer. */
+unsigned imap_session_pending(const struct imap_session *session);
+/* Read answers that come within budget_ms, until none is outstanding:
+ * true when none is (then every done() has been called). */
+bool imap_session_settle(struct imap_session *session, int budget_ms);
+/* Read until every sent command has its answer; false if the session
+ * died meanwhile (their done() has been called all the same). */
+bool imap_session_drain(struct imap_session *session,
+		struct imap_result *result);
+
+/*
  * EXAMINE (read_only) or SELECT a mailbox unless it is already selected in
  * that mode.  On success imap_session_selected() describes it.
  */

@@ -557,8 +557,10 @@ bool imap_transport_write_all(struct imap_transport *transport,
 	return plain_write_all(transport, buf, len, timeout_ms, error);
 }
 
-bool imap_transport_readable(struct imap_transport *transport)
+bool imap_transport_wait_readable(struct imap_transport *transport,
+		int timeout_ms)
 {
+	gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 	struct pollfd pfd;
 	int n;
 
@@ -568,10 +570,19 @@ bool imap_transport_readable(struct imap_transport *transport)
 		return true;
 	pfd.fd = transport->fd;
 	pfd.events = POLLIN;
-	do
-		n = poll(&pfd, 1, 0);
-	while (n < 0 && errno == EINTR);
+	for (;;) {
+		gint64 left = (end - g_get_monotonic_time() + 999) / 1000;
+
+		n = poll(&pfd, 1, (int)MAX(left, 0));
+		if (n >= 0 || errno != EINTR)
+			break;
+	}
 	return n > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+bool imap_transport_readable(struct imap_transport *transport)
+{
+	return imap_transport_wait_readable(transport, 0);
 }
 
 bool imap_transport_is_tls(const struct imap_transport *transport)

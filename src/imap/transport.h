@@ -80,6 +80,9 @@ bool imap_transport_write_all(struct imap_transport *transport,
 /* True when a read would not block: data (or TLS records) are buffered or
  * the peer closed.  Used to notice unsolicited data and dead sessions. */
 bool imap_transport_readable(struct imap_transport *transport);
+/* The same, waiting up to timeout_ms for it. */
+bool imap_transport_wait_readable(struct imap_transport *transport,
+		int timeout_ms);
 
 /* Close; for a tunnel, also end the command's process group (SIGTERM,
  * then SIGKILL after a short bounded wait) and reap it, provided it is

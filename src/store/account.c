@@ -12,6 +12,7 @@
 #include "imap/mailops.h"
 #include "imap/pool.h"
 #include "log.h"
+#include "store/account-private.h"
 #include "store/mailbox.h"
 
 struct store_account {
@@ -186,7 +187,10 @@ void store_account_free(struct store_account **account)
 
 	if (!a)
 		return;
-	/* Jobs still queued or running finish first: they hold mailboxes. */
+	/* Flag changes still waiting for their answers get them now (a
+	 * lost one is sent again by a job), then jobs still queued or
+	 * running finish: they hold mailboxes. */
+	imap_pool_close_idle(a->pool);
 	g_thread_pool_free(a->workers, FALSE, TRUE);
 	g_mutex_clear(&a->jobs_lock);
 	g_cond_clear(&a->jobs_done);
@@ -367,6 +371,22 @@ static bool account_list(struct store_account *account, GError **error)
 	g_mutex_unlock(&account->tree_lock);
 	g_ptr_array_unref(listed);
 	return true;
+}
+
+bool store_account_list_now(struct store_account *account, GError **error)
+{
+	return account_list(account, error);
+}
+
+char store_account_node_delimiter(struct store_account *account,
+		struct store_node *node)
+{
+	char delimiter;
+
+	g_mutex_lock(&account->tree_lock);
+	delimiter = node->delimiter;
+	g_mutex_unlock(&account->tree_lock);
+	return delimiter;
 }
 
 bool store_account_connect(struct store_account *account, GError **error)

@@ -6,8 +6,10 @@ drop the connection inside a literal, lie about RFC822.SIZE or inject bytes
 before a STARTTLS handshake on demand.  This one can.  It speaks enough
 IMAP4rev1 for a read-only client (greeting, CAPABILITY, STARTTLS, LOGIN,
 AUTHENTICATE PLAIN, ENABLE, NAMESPACE, ID, LIST, SELECT/EXAMINE, STATUS,
-FETCH/UID FETCH, SEARCH, IDLE, NOOP, LOGOUT) and lets a test change its
-behaviour per command through a Scenario, even while clients are connected.
+FETCH/UID FETCH, SEARCH, IDLE, NOOP, LOGOUT), plus STORE/UID STORE for
+flags and APPEND (which keeps the bytes exactly as sent), and lets a test
+change its behaviour per command through a Scenario, even while clients are
+connected.
 
     boxes = {"INBOX": [Message(1, make_body(1))]}
     with FakeImapServer(boxes) as srv:
@@ -1285,6 +1287,47 @@ class _Connection:
                       " ".join(out).encode() + b")")
         self.tagged(tag, "OK Status completed.")
 
+    def cmd_append(self, tag, args):
+        """APPEND mailbox [(flags)] [date-time] literal: the message is
+        stored byte for byte as sent (no line end is changed), with the
+        mailbox's next UID, and the answer has APPENDUID (UIDPLUS)."""
+        if len(args) < 2 or isinstance(args[0], list) or \
+                not isinstance(args[-1], Str):
+            raise ParseError("APPEND mailbox [flags] [date] literal")
+        flags = []
+        date = None
+        for a in args[1:-1]:
+            if isinstance(a, list):
+                if any(isinstance(f, list) for f in a):
+                    raise ParseError("bad flag list")
+                flags = [str(f) for f in a]
+            elif isinstance(a, Str) and date is None:
+                date = str(a)
+            else:
+                raise ParseError("bad APPEND argument")
+        body = str(args[-1]).encode("utf-8", "surrogateescape")
+        name = str(args[0])
+        if name.upper() == "INBOX":
+            name = next((n for n in self.server.mailboxes
+                         if n.upper() == "INBOX"), name)
+        box = self.server.mailboxes.get(name)
+        if box is None:
+            self.tagged(tag, "NO [TRYCREATE] Mailbox doesn't exist")
+            return
+        with self.server.lock:
+            uid = box.next_uid
+            msg = Message(uid, body, flags)
+            if date is not None:
+                msg.internaldate = date
+            box.messages.append(msg)
+            if box.uidnext is not None:
+                box.uidnext = uid + 1
+            n = len(box.messages)
+        if self.selected == name:
+            self.untagged("%d EXISTS" % n)
+        self.tagged(tag, "OK [APPENDUID %d %d] Append completed." %
+                    (box.uidvalidity, uid))
+
     # -- commands: selected ----------------------------------------------
 
     def cmd_close(self, tag, args):
@@ -1439,6 +1482,70 @@ class _Connection:
                 gone += self._listing_news(box, msg, seq - gone)
         self.tagged(tag, "OK Fetch completed.")
 
+    _STORE_ITEM = re.compile(r"([+-]?)FLAGS(\.SILENT)?\Z")
+
+    def _store(self, tag, args, by_uid):
+        """STORE set [(modifiers)] [+-]FLAGS[.SILENT] flags.
+
+        The fake stores whatever flags it is given, also ones that are not
+        in the mailbox's PERMANENTFLAGS (a real server would keep those
+        for the session only), so that a test sees a STORE that should
+        not have been sent.  Modifiers (UNCHANGEDSINCE) are ignored.
+        Each message whose flags change gets a new MODSEQ.
+        """
+        args = list(args)
+        if len(args) >= 2 and isinstance(args[1], list):
+            args.pop(1)
+        if len(args) != 3 or not isinstance(args[0], Atom) or \
+                not isinstance(args[1], Atom):
+            raise ParseError("STORE set item flags")
+        m = self._STORE_ITEM.match(args[1].upper())
+        if m is None:
+            raise ParseError("unsupported STORE item " + args[1])
+        op, silent = m.group(1), bool(m.group(2))
+        flags = args[2] if isinstance(args[2], list) else [args[2]]
+        if any(isinstance(f, list) or not f for f in flags):
+            raise ParseError("bad flag list")
+        if any(f.lower() == "\\recent" for f in flags):
+            self.tagged(tag, "BAD \\Recent cannot be stored")
+            return
+        flags = [str(f) for f in flags]
+        box = self._selected_box(tag)
+        if box is None:
+            return
+        if self.read_only:
+            self.tagged(tag, "NO Mailbox is read-only.")
+            return
+        sel = self._select_msgs(box, args[0], by_uid)
+        for seq, msg in sel:
+            with self.server.lock:
+                have = {f.lower() for f in msg.flags}
+                if op == "+":
+                    new = msg.flags + [f for f in flags
+                                       if f.lower() not in have]
+                elif op == "-":
+                    gone = {f.lower() for f in flags}
+                    new = [f for f in msg.flags if f.lower() not in gone]
+                else:
+                    new = []
+                    for f in flags:
+                        if f.lower() not in {g.lower() for g in new}:
+                            new.append(f)
+                if new != msg.flags:
+                    msg.flags[:] = new
+                    msg.modseq = box.highestmodseq + 1
+                now = _flag_list(msg.flags)
+            if not silent:
+                uid = b"UID %d " % msg.uid if by_uid else b""
+                self.untagged(b"%d FETCH (%sFLAGS %s)" % (seq, uid, now))
+        self.tagged(tag, "OK Store completed.")
+
+    def cmd_store(self, tag, args):
+        self._store(tag, args, False)
+
+    def cmd_uid_store(self, tag, args):
+        self._store(tag, args, True)
+
     def _listing_news(self, box, msg, seq):
         """The scenario's news after msg's FETCH (at seq) in a listing;
         returns how many messages up to seq left the mailbox."""
@@ -1533,6 +1640,7 @@ _HANDLERS = {
     "SELECT": (_Connection.cmd_select, _AUTH),
     "EXAMINE": (_Connection.cmd_examine, _AUTH),
     "STATUS": (_Connection.cmd_status, _AUTH),
+    "APPEND": (_Connection.cmd_append, _AUTH),
     "CLOSE": (_Connection.cmd_close, _SEL),
     "UNSELECT": (_Connection.cmd_unselect, _SEL),
     "CHECK": (_Connection.cmd_check, _SEL),
@@ -1541,6 +1649,8 @@ _HANDLERS = {
     "UID SEARCH": (_Connection.cmd_uid_search, _SEL),
     "FETCH": (_Connection.cmd_fetch, _SEL),
     "UID FETCH": (_Connection.cmd_uid_fetch, _SEL),
+    "STORE": (_Connection.cmd_store, _SEL),
+    "UID STORE": (_Connection.cmd_uid_store, _SEL),
 }
 
 

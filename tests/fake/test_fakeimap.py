@@ -986,3 +986,91 @@ def test_create_delete_rename_while_connected():
         assert srv.create_mailbox("Old").messages == []
         r.close()
     assert srv.errors == []
+
+
+def test_store_flags():
+    with FakeImapServer(mailboxes(), capabilities=(
+            "IMAP4rev1", "UIDPLUS", "AUTH=PLAIN", "CONDSTORE")) as srv:
+        inbox = srv.mailboxes["INBOX"]
+        r = Raw(srv.port)
+        r.login()
+        r.cmd("s", "SELECT INBOX")
+        un, ok = r.cmd("a", "UID STORE 1 +FLAGS (\\Seen $Work)")
+        assert (un, ok) == ([b"* 1 FETCH (UID 1 FLAGS (\\Seen $Work))"],
+                            b"a OK Store completed.")
+        assert inbox.by_uid(1).flags == ["\\Seen", "$Work"]
+        assert inbox.by_uid(1).modseq == 8      # highest was 7
+        # Already there (in any case): no change, no new MODSEQ.
+        un, _ = r.cmd("b", "UID STORE 1 +FLAGS.SILENT (\\SEEN)")
+        assert un == [] and inbox.by_uid(1).modseq == 8
+        un, _ = r.cmd("c", "UID STORE 1:2 -FLAGS ($work)")
+        assert un == [b"* 1 FETCH (UID 1 FLAGS (\\Seen))",
+                      b"* 2 FETCH (UID 2 FLAGS (\\Seen $Forwarded))"]
+        un, _ = r.cmd("d", "STORE 3 FLAGS \\Draft")
+        assert un == [b"* 3 FETCH (FLAGS (\\Draft))"]
+        assert inbox.by_uid(3).flags == ["\\Draft"]
+        un, _ = r.cmd("e", "UID STORE 3 (UNCHANGEDSINCE 99) FLAGS.SILENT ()")
+        assert un == [] and inbox.by_uid(3).flags == []
+        # Flags outside PERMANENTFLAGS are stored all the same.
+        inbox.permanentflags = ("\\Seen",)
+        r.cmd("f", "UID STORE 2 +FLAGS.SILENT (\\Flagged)")
+        assert inbox.by_uid(2).flags == ["\\Seen", "$Forwarded", "\\Flagged"]
+        for tag, cmd in (("g", "UID STORE 1 +FLAGS (\\Recent)"),
+                         ("h", "UID STORE 1 XFLAGS (\\Seen)"),
+                         ("i", "UID STORE 1 +FLAGS"),
+                         ("j", "UID STORE 1 +FLAGS ((x))")):
+            _, bad = r.cmd(tag, cmd)
+            assert bad.startswith(tag.encode() + b" BAD"), bad
+        assert inbox.by_uid(1).flags == ["\\Seen"]
+        r.cmd("k", "EXAMINE INBOX")
+        _, no = r.cmd("l", "UID STORE 1 -FLAGS (\\Seen)")
+        assert no.startswith(b"l NO")
+        assert inbox.by_uid(1).flags == ["\\Seen"]
+        r.cmd("m", "CLOSE")
+        _, bad = r.cmd("n", "UID STORE 1 -FLAGS (\\Seen)")
+        assert bad.startswith(b"n BAD")
+        assert "UID STORE" in srv.command_names()
+        r.close()
+    assert srv.errors == []
+
+
+def test_store_with_imaplib(server):
+    m = login(server)
+    m.select("INBOX")
+    typ, data = m.uid("STORE", "3", "+FLAGS", "(\\Seen)")
+    assert typ == "OK" and data == [b"3 (UID 3 FLAGS (\\Flagged \\Seen))"]
+    typ, data = m.uid("FETCH", "3", "(FLAGS)")
+    assert data == [b"3 (UID 3 FLAGS (\\Flagged \\Seen))"]
+    m.logout()
+
+
+def test_append_keeps_the_bytes():
+    odd = b"Subject: odd\nX: bare\rCR\r\r\n\r\nbody\nlast"
+    with FakeImapServer(mailboxes()) as srv:
+        r = Raw(srv.port)
+        r.login()
+        r.send(b"a APPEND INBOX (\\Seen $Work) \"05-Feb-2024 10:00:00 +0100\" "
+               b"{%d}\r\n" % len(odd))
+        assert r.line() == b"+ Ready for literal data"
+        r.send(odd + b"\r\n")
+        assert r.until("a") == ([], b"a OK [APPENDUID 1234 4] "
+                                    b"Append completed.")
+        msg = srv.mailboxes["INBOX"].by_uid(4)
+        assert msg.body == odd
+        assert msg.flags == ["\\Seen", "$Work"]
+        assert msg.internaldate == "05-Feb-2024 10:00:00 +0100"
+        # Selected: the new message is announced; LITERAL+ needs no "+".
+        r.cmd("s", "SELECT Sent")
+        r.send(b"b APPEND Sent {3+}\r\nx\ny\r\n")
+        assert r.until("b") == ([b"* 2 EXISTS"],
+                                b"b OK [APPENDUID 99 6] Append completed.")
+        assert srv.mailboxes["Sent"].by_uid(6).body == b"x\ny"
+        un, _ = r.cmd("c", "UID FETCH 6 (UID BODY.PEEK[])")
+        assert un == [b"* 2 FETCH (UID 6 BODY[] {3}\r\nx\ny)"]
+        _, no = r.cmd("d", 'APPEND "Nope" {1+}\r\nx')
+        assert no.startswith(b"d NO [TRYCREATE]")
+        _, bad = r.cmd("e", "APPEND INBOX")
+        assert bad.startswith(b"e BAD")
+        assert len(srv.mailboxes["INBOX"].messages) == 4
+        r.close()
+    assert srv.errors == []

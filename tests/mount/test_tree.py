@@ -106,11 +106,13 @@ def test_message_files_are_regular_and_0444(mounted):
         assert f[-1].endswith(".eml")
 
 
-def test_directories_are_0555(mounted, oracle):
+def test_directories_are_0755(mounted, oracle):
+    """Mailboxes take new messages and children (imapfs(1), "Changing
+    things"), so their directories are writable by the owner."""
     for d in oracle.directories():
         st = os.stat(os.path.join(mounted.path, *d))
         assert stat.S_ISDIR(st.st_mode), d
-        assert stat.S_IMODE(st.st_mode) == 0o555, (d, oct(st.st_mode))
+        assert stat.S_IMODE(st.st_mode) == 0o755, (d, oct(st.st_mode))
 
 
 def test_directory_link_counts_count_subdirectories(mounted, oracle):

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Flags and metadata as extended attributes, read-only in this version."""
+"""Flags and metadata as extended attributes, on the shared server: what
+they show, and what can never be written.  Writing flags is in
+test_write_flags.py, against servers of its own."""
 
 import ctypes
 import ctypes.util
@@ -345,7 +347,7 @@ def test_listxattr_size_probe(mounted, dovecot):
     assert ctypes.get_errno() == errno.ERANGE
 
 
-# -- read-only ----------------------------------------------------------------
+# -- what cannot be written ---------------------------------------------------
 
 def _fails_with(code, fn, *args):
     with pytest.raises(OSError) as e:
@@ -353,13 +355,11 @@ def _fails_with(code, fn, *args):
     assert e.value.errno == code, e.value
 
 
-# Flag attributes are writable by nature, just not in this read-only
-# version: EROFS.  Metadata can never be written (imapfs(1): EPERM), and
-# imapfs keeps no attributes of its own outside user.imap. (ENOTSUP).
+# Metadata can never be written (imapfs(1): EPERM), and imapfs keeps no
+# attributes of its own outside user.imap. (ENOTSUP).  Flag attributes are
+# writable: on the shared server, they are only tried on a read-only
+# mount (EROFS) below.
 @pytest.mark.parametrize("name,value,code", [
-    ("user.imap.seen", b"", errno.EROFS),
-    ("user.imap.flags", b"\\Seen", errno.EROFS),
-    ("user.imap.keyword.$Junk", b"", errno.EROFS),
     ("user.imap.uid", b"1", errno.EPERM),
     ("user.imap.internaldate", b"2020-01-01T00:00:00+00:00", errno.EPERM),
     ("user.other", b"x", errno.ENOTSUP)])
@@ -369,8 +369,23 @@ def test_setxattr_on_file_is_refused(mounted, dovecot, name, value, code):
     _fails_with(code, os.setxattr, f, name, value)
 
 
-def test_removexattr_is_erofs(mounted, dovecot):
-    f = os.path.join(mounted.path, "INBOX",
+@pytest.fixture
+def ro_mounted(mount, dovecot):
+    return mount(dovecot, options=["ro"])
+
+
+@pytest.mark.parametrize("name,value", [
+    ("user.imap.seen", b""), ("user.imap.flags", b"\\Seen"),
+    ("user.imap.keyword.$Junk", b"")])
+def test_setxattr_on_read_only_mount_is_erofs(ro_mounted, dovecot, name,
+                                              value):
+    f = os.path.join(ro_mounted.path, "INBOX",
+                     dovecot.corpus.messages["unseen"].filename)
+    _fails_with(errno.EROFS, os.setxattr, f, name, value)
+
+
+def test_removexattr_on_read_only_mount_is_erofs(ro_mounted, dovecot):
+    f = os.path.join(ro_mounted.path, "INBOX",
                      dovecot.corpus.messages["all-flags"].filename)
     _fails_with(errno.EROFS, os.removexattr, f, "user.imap.seen")
     assert getx(f, "user.imap.seen") is not None
@@ -382,9 +397,9 @@ def test_setxattr_on_directory_is_eperm(mounted):
                 b"Other")
 
 
-def test_failed_setxattr_changes_no_flags(mounted, dovecot, oracle):
+def test_failed_setxattr_changes_no_flags(ro_mounted, dovecot, oracle):
     msg = dovecot.corpus.messages["unseen"]
-    f = os.path.join(mounted.path, "INBOX", msg.filename)
+    f = os.path.join(ro_mounted.path, "INBOX", msg.filename)
     assert os.path.isfile(f)
     before = oracle.messages("INBOX")[msg.uid].flags
     with pytest.raises(OSError):

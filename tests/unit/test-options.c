@@ -633,6 +633,14 @@ static void test_resolve_other_values(void)
 		options_account_clear(&cfg);
 	}
 
+	opts_init(&o);
+	o.source = (char *)"imaps://u@h";
+	o.seen = 1;
+	g_assert_true(options_resolve(&o, &cfg, NULL));
+	g_assert_true(cfg.mark_seen);
+	g_assert_false(cfg.delete_to_trash);
+	options_account_clear(&cfg);
+
 
 	opts_init(&o);
 	o.source = (char *)"imaps://u@h";

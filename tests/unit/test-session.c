@@ -13,6 +13,10 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include <errno.h>
+#include <unistd.h>
+
+#include "imap/mailops.h"
 #include "imap/session.h"
 #include "testutil.h"
 
@@ -35,13 +39,59 @@ struct step {
 	const char *want;	/* expected selected.mailboxid */
 };
 
+/* A session whose server prints script and then reads what we send
+ * into the file "sent" of tmpdir. */
+static struct imap_session *open_raw(const char *script, int timeout_ms,
+		struct imap_session_config *cfg)
+{
+	char *path = g_build_filename(tmpdir, "script", NULL);
+	char *sent = g_build_filename(tmpdir, "sent", NULL);
+	char *quoted = g_shell_quote(path), *quoted_sent = g_shell_quote(sent);
+	GError *error = NULL;
+	struct imap_session *session;
+
+	g_assert_true(g_file_set_contents(path, script, -1, NULL));
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->security = IMAP_SECURITY_NONE;
+	cfg->tunnel = g_strdup_printf("cat %s && exec cat >%s", quoted,
+			quoted_sent);
+	cfg->timeout_ms = timeout_ms;
+	session = imap_session_open(cfg, 1, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(session);
+	g_free(quoted);
+	g_free(quoted_sent);
+	g_free(path);
+	g_free(sent);
+	return session;
+}
+
+/* What the session sent, once the server has copied up to `until` (the
+ * copy runs beside us: wait for it, up to 5 s). */
+static char *sent_text(const char *until)
+{
+	char *path = g_build_filename(tmpdir, "sent", NULL);
+	gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+	char *text = NULL;
+
+	for (;;) {
+		g_free(text);
+		text = NULL;
+		if (g_file_get_contents(path, &text, NULL, NULL) &&
+				strstr(text, until))
+			break;
+		g_assert_cmpint(g_get_monotonic_time(), <, end);
+		g_usleep(1000);
+	}
+	g_free(path);
+	return text;
+}
+
 static struct imap_session *open_scripted(const char *caps,
 		const struct step *steps, size_t n,
 		struct imap_session_config *cfg)
 {
 	GString *script = g_string_new(NULL);
-	char *path, *quoted;
-	GError *error = NULL;
 	struct imap_session *session;
 	unsigned tag = 0;
 
@@ -55,21 +105,7 @@ static struct imap_session *open_scripted(const char *caps,
 				steps[i].tagged);
 	}
 	g_string_append_printf(script, "* BYE bye\r\na%u OK bye\r\n", ++tag);
-	path = g_build_filename(tmpdir, "script", NULL);
-	g_assert_true(g_file_set_contents(path, script->str,
-				(gssize)script->len, NULL));
-	quoted = g_shell_quote(path);
-
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->security = IMAP_SECURITY_NONE;
-	cfg->tunnel = g_strdup_printf("cat %s && exec cat >/dev/null",
-			quoted);
-	cfg->timeout_ms = 5000;
-	session = imap_session_open(cfg, 1, NULL, &error);
-	g_assert_no_error(error);
-	g_assert_nonnull(session);
-	g_free(quoted);
-	g_free(path);
+	session = open_raw(script->str, 5000, cfg);
 	g_string_free(script, TRUE);
 	return session;
 }
@@ -176,6 +212,166 @@ static void test_mailboxid_without_objectid(void)
 	run_steps("IMAP4rev1", steps, G_N_ELEMENTS(steps));
 }
 
+/* --- pipelining and the typed operations' answers ----------------------- */
+
+struct answers {
+	GString *log;		/* "OK,NO CANNOT,SESSION," in order */
+};
+
+static void note_answer(void *ctx, const struct imap_result *result)
+{
+	struct answers *a = ctx;
+	static const char *const names[] = { "OK", "NO", "BAD", "SESSION" };
+
+	g_string_append(a->log, names[result->status]);
+	if (*result->code)
+		g_string_append_printf(a->log, " %s", result->code);
+	g_string_append_c(a->log, ',');
+}
+
+/* Answers to commands sent without waiting come out of order, between
+ * untagged data, and each reaches its own callback. */
+static void test_pipelined(void)
+{
+	struct imap_session_config cfg;
+	struct imap_session *session = open_raw(
+			"* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n"
+			"* 1 FETCH (UID 7 MODSEQ (3))\r\n"
+			"a2 NO [CANNOT] not that one\r\n"
+			"a1 OK stored\r\n"
+			"a3 OK noop\r\n"
+			"* BYE bye\r\na4 OK bye\r\n", 5000, &cfg);
+	struct answers a = { g_string_new(NULL) };
+	struct imap_result result;
+	char *sent;
+
+	g_assert_true(imap_session_send(session, imap_command_new(
+				"UID STORE 7 +FLAGS.SILENT (\\Seen)"),
+				note_answer, &a, &result));
+	g_assert_true(imap_session_send(session, imap_command_new(
+				"UID STORE 8 +FLAGS.SILENT (\\Seen)"),
+				note_answer, &a, &result));
+	g_assert_cmpuint(imap_session_pending(session), ==, 2);
+	g_assert_true(imap_session_run(session, imap_command_new("NOOP"),
+				NULL, &result));
+	g_assert_cmpuint(imap_session_pending(session), ==, 0);
+	g_assert_cmpstr(a.log->str, ==, "NO CANNOT,OK,");
+	sent = sent_text("a3 NOOP\r\n");
+	g_assert_nonnull(strstr(sent, "a1 UID STORE 7 +FLAGS.SILENT (\\Seen)"
+				"\r\na2 UID STORE 8"));
+	g_free(sent);
+	imap_session_close(&session);
+	g_string_free(a.log, TRUE);
+	g_free(cfg.tunnel);
+}
+
+/* An answer that never comes is a lost one, not a silent success. */
+static void test_pipelined_lost(void)
+{
+	struct imap_session_config cfg;
+	struct imap_session *session = open_raw(
+			"* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n", 300, &cfg);
+	struct answers a = { g_string_new(NULL) };
+	struct imap_result result;
+
+	g_assert_true(imap_session_send(session, imap_command_new(
+				"UID STORE 7 +FLAGS.SILENT (\\Seen)"),
+				note_answer, &a, &result));
+	/* Nothing within the grace: still owed. */
+	g_assert_false(imap_session_settle(session, 10));
+	g_assert_cmpstr(a.log->str, ==, "");
+	g_assert_false(imap_session_drain(session, &result));
+	g_assert_cmpstr(a.log->str, ==, "SESSION,");
+	g_assert_true(imap_session_is_dead(session));
+	imap_session_close(&session);
+	g_string_free(a.log, TRUE);
+	g_free(cfg.tunnel);
+}
+
+/* APPEND streams the file with CRLF line ends as a synchronising
+ * literal, and APPENDUID comes back. */
+static void test_append(void)
+{
+	struct imap_session_config cfg;
+	struct imap_session *session = open_raw(
+			"* PREAUTH [CAPABILITY IMAP4rev1 UIDPLUS] hi\r\n"
+			"+ go ahead\r\n"
+			"a1 OK [APPENDUID 38505 3955] appended\r\n"
+			"a2 NO [OVERQUOTA] full\r\n"
+			"* BYE bye\r\na3 OK bye\r\n", 5000, &cfg);
+	char path[] = "/tmp/test-session-append-XXXXXX";
+	int fd = g_mkstemp(path);
+	static const char *const flags[] = { "\\Seen", "$Work", NULL };
+	struct imap_appenduid au;
+	struct imap_result result;
+	char *sent;
+
+	g_assert_cmpint(fd, >=, 0);
+	g_unlink(path);
+	g_assert_cmpint(write(fd, "Subject: x\n\nbody\r\nend\n", 22), ==,
+			22);
+	if (!imap_append(session, "INBOX", fd, flags, &au, &result))
+		g_error("%s", result.text);
+	g_assert_cmpuint(au.uidvalidity, ==, 38505);
+	g_assert_cmpuint(au.uid, ==, 3955);
+	/* A refusal says why, in the errno it maps to. */
+	g_assert_false(imap_append(session, "INBOX", fd, NULL, &au, &result));
+	g_assert_cmpint(imap_result_errno(&result), ==, EDQUOT);
+	g_assert_cmpuint(au.uid, ==, 0);
+	/* NUL cannot travel in a literal: refused before anything is sent. */
+	g_assert_cmpint(write(fd, "\0", 1), ==, 1);
+	g_assert_false(imap_append(session, "INBOX", fd, NULL, &au, &result));
+	g_assert_cmpint(imap_result_errno(&result), ==, EINVAL);
+	close(fd);
+	sent = sent_text("a2 APPEND \"INBOX\" {25}\r\n");
+	g_assert_nonnull(strstr(sent, "a1 APPEND \"INBOX\" (\\Seen $Work) "
+				"{25}\r\nSubject: x\r\n\r\nbody\r\nend\r\n"
+				"\r\na2 APPEND"));
+	g_assert_null(strstr(sent, "a3 APPEND"));
+	g_free(sent);
+	imap_session_close(&session);
+	g_free(cfg.tunnel);
+}
+
+/* MOVE's COPYUID comes in an untagged OK (RFC 6851 §4.3), and a long one
+ * is read in full, not cut where the text of a result is. */
+static void test_move_copyuid(void)
+{
+	struct imap_session_config cfg;
+	GString *script = g_string_new(
+			"* PREAUTH [CAPABILITY IMAP4rev1 UIDPLUS MOVE] hi\r\n"
+			"* OK [COPYUID 99 ");
+	GArray *uids = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	struct imap_session *session;
+	struct imap_copyuid cu;
+	struct imap_result result;
+
+	/* 300 UIDs, none next to another: a long set. */
+	for (uint32_t i = 0; i < 300; i++) {
+		uint32_t uid = 10 + 2 * i;
+
+		g_array_append_val(uids, uid);
+		g_string_append_printf(script, "%s%u", i ? "," : "", uid);
+	}
+	g_string_append(script, " 1001:1300] moved\r\n"
+			"a1 OK done\r\n* BYE bye\r\na2 OK bye\r\n");
+	session = open_raw(script->str, 5000, &cfg);
+	imap_copyuid_init(&cu);
+	g_assert_true(imap_uid_copy(session, (uint32_t *)(void *)uids->data,
+				uids->len, "Archive", true, &cu, &result));
+	g_assert_cmpuint(cu.uidvalidity, ==, 99);
+	g_assert_cmpuint(cu.source->len, ==, 300);
+	g_assert_cmpuint(imap_copyuid_lookup(&cu, 10), ==, 1001);
+	g_assert_cmpuint(imap_copyuid_lookup(&cu, 10 + 2 * 299), ==, 1300);
+	g_assert_cmpuint(imap_copyuid_lookup(&cu, 11), ==, 0);
+	imap_copyuid_clear(&cu);
+	g_free(sent_text(" \"Archive\"\r\n"));
+	imap_session_close(&session);
+	g_array_unref(uids);
+	g_string_free(script, TRUE);
+	g_free(cfg.tunnel);
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -186,10 +382,17 @@ int main(int argc, char **argv)
 	g_test_add_func("/session/mailboxid", test_mailboxid);
 	g_test_add_func("/session/mailboxid-without-objectid",
 			test_mailboxid_without_objectid);
+	g_test_add_func("/session/pipelined", test_pipelined);
+	g_test_add_func("/session/pipelined-lost", test_pipelined_lost);
+	g_test_add_func("/session/append", test_append);
+	g_test_add_func("/session/move-copyuid", test_move_copyuid);
 	rc = g_test_run();
 	{
 		char *path = g_build_filename(tmpdir, "script", NULL);
 
+		g_unlink(path);
+		g_free(path);
+		path = g_build_filename(tmpdir, "sent", NULL);
 		g_unlink(path);
 		g_free(path);
 	}
