@@ -19,6 +19,7 @@ G_DEFINE_QUARK(imapfs-options-error-quark, options_error)
 enum {
 	KEY_HELP,
 	KEY_VERSION,
+	KEY_RO,
 };
 
 #define OPT(t, field) { t, offsetof(struct imapfs_options, field), 1 }
@@ -50,6 +51,8 @@ static const struct fuse_opt imapfs_opts[] = {
 	OPT_INT("connections", connections),
 	OPT_INT("refresh", refresh),
 	OPT_INT("timeout", timeout),
+	/* FUSE's own; noted, and passed on for the kernel to enforce. */
+	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -70,6 +73,9 @@ static int opt_proc(void *data, const char *arg, int key,
 	case KEY_VERSION:
 		opts->show_version = 1;
 		return 0;
+	case KEY_RO:
+		opts->read_only = 1;
+		return 1;
 	case FUSE_OPT_KEY_NONOPT:
 		if (!opts->source) {
 			opts->source = g_strdup(arg);
@@ -552,7 +558,8 @@ bool options_resolve(struct imapfs_options *opts,
 		DEFAULT_REFRESH_S;
 	cfg->delete_to_trash = opts->delete_mode &&
 		strcmp(opts->delete_mode, "trash") == 0;
-	cfg->mark_seen = opts->seen > 0;
+	/* -o ro changes nothing on the server, reading included. */
+	cfg->mark_seen = opts->seen > 0 && !opts->read_only;
 	return true;
 fail:
 	options_account_clear(cfg);

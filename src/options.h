@@ -41,6 +41,7 @@ struct imapfs_options {
 	int connections;
 	int refresh;
 	int timeout;
+	int read_only;		/* -o ro (FUSE's, passed on) */
 	int show_help;
 	int show_version;
 };

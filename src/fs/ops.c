@@ -812,6 +812,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	/* New messages go from the kernel's pipe into their staging file
+	 * (write_buf) without passing through our memory. */
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want |= FUSE_CAP_SPLICE_READ;
 	/* Message files are immutable: nothing for the kernel to
 	 * invalidate on an mtime change. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
@@ -863,7 +867,7 @@ const struct fuse_lowlevel_ops imapfs_fs_ops = {
 	.rename = fs_op_rename,
 	.link = op_link,
 	.create = fs_op_create,
-	.write = fs_op_write,
+	.write_buf = fs_op_write_buf,
 	.flush = fs_op_flush,
 	.opendir = op_opendir,
 	.readdir = op_readdir,

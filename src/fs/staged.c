@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <fuse_lowlevel.h>
+
 #include "imap/mailops.h"
 #include "log.h"
 #include "store/changes.h"
@@ -116,33 +118,32 @@ uint64_t fs_staged_size(struct fs_staged *staged)
 	return size;
 }
 
-int fs_staged_write(struct fs_staged *staged, const void *data, size_t len,
-		off_t offset)
+int fs_staged_write_buf(struct fs_staged *staged, struct fuse_bufvec *buf,
+		off_t offset, size_t *written_r)
 {
-	const char *p = data;
-	size_t done = 0;
+	size_t len = fuse_buf_size(buf);
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(len);
+	ssize_t n;
 	int errnum = 0;
 
+	*written_r = 0;
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = staged->fd;
+	out.buf[0].pos = offset;
 	g_mutex_lock(&staged->lock);
 	if (staged->appended) {
 		errnum = EPERM;
 		goto out;
 	}
-	while (done < len) {
-		ssize_t n = pwrite(staged->fd, p + done, len - done,
-				offset + (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			errnum = errno;
-			goto out;
-		}
-		done += (size_t)n;
+	n = fuse_buf_copy(&out, buf, FUSE_BUF_SPLICE_NONBLOCK);
+	if (n < 0) {
+		errnum = (int)-n;
+		goto out;
 	}
+	*written_r = (size_t)n;
 	staged->dirty = true;
-	if ((uint64_t)offset + len > staged->size)
-		staged->size = (uint64_t)offset + len;
+	if ((uint64_t)offset + (uint64_t)n > staged->size)
+		staged->size = (uint64_t)offset + (uint64_t)n;
 out:
 	g_mutex_unlock(&staged->lock);
 	return errnum;

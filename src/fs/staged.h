@@ -32,9 +32,12 @@ void fs_staged_free(struct fs_staged *staged);
 int fs_staged_fd(struct fs_staged *staged);
 uint64_t fs_staged_size(struct fs_staged *staged);
 
-/* 0 or an errno; EPERM once appended (messages do not change). */
-int fs_staged_write(struct fs_staged *staged, const void *data, size_t len,
-		off_t offset);
+/* Write a FUSE buffer at offset (spliced from the kernel's pipe where it
+ * can be, so that the bytes need not pass through our memory): 0 and
+ * *written_r, or an errno; EPERM once appended (messages do not change). */
+struct fuse_bufvec;
+int fs_staged_write_buf(struct fs_staged *staged, struct fuse_bufvec *buf,
+		off_t offset, size_t *written_r);
 int fs_staged_truncate(struct fs_staged *staged, uint64_t size);
 
 /* Flags to append with (set on the new file before it is closed). */

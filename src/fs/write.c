@@ -243,19 +243,21 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fi->direct_io = 1;
 	fs_fill_entry(fs, inode, &e);
 	fs_alias_remove(fs->aliases, dir->node, name);
+	/* The name it was created under, for the alias made once it is
+	 * appended (see flush): set before the reply, after which its
+	 * writes and close may come at once, on other threads. */
+	fs_staged_set_name(staged, dir->node, name);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		g_free(fh);
 		fs_inodes_forget(fs->inodes, inode->ino, 1);
-		return;
 	}
-	/* The name it was created under, once appended (see flush). */
-	fs_staged_set_name(staged, dir->node, name);
 }
 
-void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-		size_t size, off_t off, struct fuse_file_info *fi)
+void fs_op_write_buf(fuse_req_t req, fuse_ino_t ino,
+		struct fuse_bufvec *buf, off_t off, struct fuse_file_info *fi)
 {
 	struct file_handle *fh = (struct file_handle *)(uintptr_t)fi->fh;
+	size_t written;
 	int errnum;
 
 	(void)ino;
@@ -263,11 +265,11 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	errnum = fs_staged_write(fh->staged, buf, size, off);
+	errnum = fs_staged_write_buf(fh->staged, buf, off, &written);
 	if (errnum)
 		fuse_reply_err(req, errnum);
 	else
-		fuse_reply_write(req, size);
+		fuse_reply_write(req, written);
 }
 
 /* Each close(): the place to append, since close() reports what flush

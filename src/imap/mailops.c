@@ -367,6 +367,17 @@ bool imap_append(struct imap_session *session, const char *mailbox, int fd,
 				g_strerror(errno));
 		return false;
 	}
+	if (imap_session_appendlimit(session) &&
+			length > imap_session_appendlimit(session)) {
+		/* Refused before a byte of it is sent. */
+		result->status = IMAP_RESULT_NO;
+		g_strlcpy(result->code, "TOOBIG", sizeof(result->code));
+		g_snprintf(result->text, sizeof(result->text),
+				"the message is larger than the server's "
+				"APPENDLIMIT of %" G_GUINT64_FORMAT " bytes",
+				imap_session_appendlimit(session));
+		return false;
+	}
 	if (nul) {
 		result->status = IMAP_RESULT_NO;
 		g_strlcpy(result->code, IMAP_CODE_NUL_BYTE,

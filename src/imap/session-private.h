@@ -26,6 +26,7 @@ struct imap_session {
 	size_t input_end;
 
 	uint32_t capabilities;
+	uint64_t appendlimit;			/* APPENDLIMIT=n; 0: none */
 	bool capabilities_known;
 	uint32_t enabled;
 

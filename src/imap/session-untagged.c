@@ -42,15 +42,31 @@ void session_parse_capabilities(struct imap_session *session,
 		const struct imap_arg *args)
 {
 	uint32_t caps = 0;
+	uint64_t appendlimit = 0;
 
 	for (const struct imap_arg *arg = args; arg->type != IMAP_ARG_EOL;
 			arg++) {
+		const char *atom;
+
 		for (size_t i = 0; i < G_N_ELEMENTS(capability_names); i++) {
 			if (imap_arg_atom_equals(arg, capability_names[i].name))
 				caps |= capability_names[i].bit;
 		}
+		/* "APPENDLIMIT=n", the same for every mailbox (RFC 7889
+		 * §3); without "=n" it is per mailbox, and the server says
+		 * TOOBIG when one is too big. */
+		if (imap_arg_get_atom(arg, &atom) &&
+				g_ascii_strncasecmp(atom, "APPENDLIMIT=", 12)
+				== 0) {
+			guint64 n;
+
+			if (g_ascii_string_to_unsigned(atom + 12, 10, 1,
+						G_MAXUINT64, &n, NULL))
+				appendlimit = n;
+		}
 	}
 	session->capabilities = caps;
+	session->appendlimit = appendlimit;
 	session->capabilities_known = true;
 }
 
@@ -238,6 +254,7 @@ void session_handle_code(struct imap_session *session,
 void session_forget_learnt(struct imap_session *session)
 {
 	session->capabilities = 0;
+	session->appendlimit = 0;
 	session->capabilities_known = false;
 	session->enabled = 0;
 	session->bye = false;

@@ -182,6 +182,11 @@ uint32_t imap_session_enabled(const struct imap_session *session)
 	return session->enabled;
 }
 
+uint64_t imap_session_appendlimit(const struct imap_session *session)
+{
+	return session->appendlimit;
+}
+
 const struct imap_selected *imap_session_selected(
 		const struct imap_session *session)
 {

@@ -223,6 +223,8 @@ unsigned imap_session_id(const struct imap_session *session);
 bool imap_session_is_dead(const struct imap_session *session);
 uint32_t imap_session_capabilities(const struct imap_session *session);
 uint32_t imap_session_enabled(const struct imap_session *session);
+/* The largest message APPEND takes (APPENDLIMIT=n, RFC 7889), or 0. */
+uint64_t imap_session_appendlimit(const struct imap_session *session);
 const struct imap_selected *imap_session_selected(
 		const struct imap_session *session);
 

@@ -11,53 +11,38 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "imap/fetchops.h"
 #include "imap/pool.h"
 #include "log.h"
 
+/* The cache file a body goes to as it arrives (imap_body_sink). */
 struct body_fetch {
 	struct body_cache *cache;
 	const char *cache_id;
 	uint32_t uidvalidity;
 	uint32_t uid;
 
-	struct body_cache_writer *writer;	/* of the response being
-						 * parsed */
-	bool writer_failed;
-	bool got;				/* committed into entry */
-	bool saw_uid;				/* a FETCH for our UID */
-	bool wrong_uid;
-	struct body_cache_entry entry;
+	struct body_cache_writer *writer;	/* of the body begun last */
+	struct body_cache_entry entry;		/* the one kept */
 };
 
-static bool is_body_key(const char *key)
-{
-	return key && strcmp(key, "BODY[]") == 0;
-}
-
-static enum imap_literal_action fetch_literal_begin(void *ctx,
-		const struct imap_literal_info *info)
+static bool sink_begin(void *ctx, uint64_t size)
 {
 	struct body_fetch *fetch = ctx;
 	GError *error = NULL;
 
-	if (info->kind != IMAP_RESPONSE_UNTAGGED || !info->name ||
-			strcmp(info->name, "FETCH") != 0 ||
-			!is_body_key(info->key))
-		return IMAP_LITERAL_INLINE;
 	body_cache_writer_abort(&fetch->writer);
 	fetch->writer = body_cache_writer_new(fetch->cache, fetch->cache_id,
-			fetch->uidvalidity, info->size, &error);
+			fetch->uidvalidity, size, &error);
 	if (!fetch->writer) {
 		log_warning("cannot cache a body: %s", error->message);
 		g_error_free(error);
-		fetch->writer_failed = true;
+		return false;
 	}
-	/* Streamed even without a writer: the bytes must leave the socket,
-	 * and they must not pile up in memory. */
-	return IMAP_LITERAL_STREAM;
+	return true;
 }
 
-static void fetch_literal_data(void *ctx, const void *data, size_t len)
+static void sink_data(void *ctx, const void *data, size_t len)
 {
 	struct body_fetch *fetch = ctx;
 
@@ -65,88 +50,23 @@ static void fetch_literal_data(void *ctx, const void *data, size_t len)
 		body_cache_writer_write(fetch->writer, data, len);
 }
 
-static void fetch_literal_end(void *ctx)
+static bool sink_end(void *ctx, bool keep)
 {
-	(void)ctx;
-}
-
-static void fetch_commit(struct body_fetch *fetch)
-{
+	struct body_fetch *fetch = ctx;
 	GError *error = NULL;
 
-	if (fetch->got) {
-		/* Two bodies for one UID in one command: keep the first. */
+	if (!keep) {
 		body_cache_writer_abort(&fetch->writer);
-		return;
+		return false;
 	}
 	if (!body_cache_writer_commit(&fetch->writer, fetch->uid,
 				&fetch->entry, &error)) {
 		log_warning("cannot cache UID %u: %s", fetch->uid,
 				error->message);
 		g_error_free(error);
-		fetch->writer_failed = true;
-		return;
-	}
-	fetch->got = true;
-}
-
-static bool fetch_untagged(void *ctx, const struct imap_response *r)
-{
-	struct body_fetch *fetch = ctx;
-	const struct imap_arg *items, *body = NULL;
-	uint32_t uid = 0;
-	size_t count;
-
-	if (!r->name || strcmp(r->name, "FETCH") != 0 ||
-			!imap_arg_get_list(&r->args[0], &items, &count)) {
 		return false;
 	}
-	for (size_t i = 0; i + 1 < count; i += 2) {
-		const char *key;
-
-		if (imap_arg_atom_equals(&items[i], "UID"))
-			imap_arg_get_uint32(&items[i + 1], &uid);
-		else if (imap_arg_get_atom(&items[i], &key) &&
-				g_ascii_strcasecmp(key, "BODY[]") == 0)
-			body = &items[i + 1];
-	}
-	if (uid == fetch->uid)
-		fetch->saw_uid = true;
-	if (!body) {
-		body_cache_writer_abort(&fetch->writer);
-		return false;	/* a flag update: the session reports it */
-	}
-	if (uid != fetch->uid) {
-		/* A server that answers with another message's bytes must
-		 * not get them served under this UID (RFC 3501 §7.4.2 lets
-		 * it send FETCH data for any message, asked for or not). */
-		if (uid != 0)
-			log_warning("asked for UID %u, server sent UID %u; "
-					"ignored", fetch->uid, uid);
-		fetch->wrong_uid = true;
-		body_cache_writer_abort(&fetch->writer);
-		return false;
-	}
-	if (body->type == IMAP_ARG_STRING || body->type == IMAP_ARG_LITERAL) {
-		/* Small bodies may come as a quoted string. */
-		GError *error = NULL;
-
-		body_cache_writer_abort(&fetch->writer);
-		fetch->writer = body_cache_writer_new(fetch->cache,
-				fetch->cache_id, fetch->uidvalidity,
-				body->u.str.len, &error);
-		if (!fetch->writer) {
-			log_warning("cannot cache a body: %s", error->message);
-			g_error_free(error);
-			fetch->writer_failed = true;
-			return false;
-		}
-		body_cache_writer_write(fetch->writer, body->u.str.data,
-				body->u.str.len);
-	}
-	if (fetch->writer)
-		fetch_commit(fetch);
-	return false;
+	return true;
 }
 
 /* One round trip to the server.  No lock held. */
@@ -160,13 +80,13 @@ static int fetch_from_server(struct store_mailbox *mb, uint32_t uidvalidity,
 		.uid = uid,
 		.entry = { .fd = -1 },
 	};
-	struct imap_command_handlers handlers = {
-		.untagged = fetch_untagged,
-		.literal_begin = fetch_literal_begin,
-		.literal_data = fetch_literal_data,
-		.literal_end = fetch_literal_end,
+	const struct imap_body_sink sink = {
+		.begin = sink_begin,
+		.data = sink_data,
+		.end = sink_end,
 		.ctx = &fetch,
 	};
+	struct imap_body_outcome outcome;
 	struct imap_session *session;
 	struct imap_result result;
 	int errnum;
@@ -199,21 +119,20 @@ static int fetch_from_server(struct store_mailbox *mb, uint32_t uidvalidity,
 		goto out;
 	}
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (!imap_session_run(session, imap_command_new(
-					"UID FETCH %u (UID BODY.PEEK[])", uid),
-					&handlers, &result)) {
+		if (!imap_fetch_body(session, uid, &sink, &outcome, &result)) {
 			errnum = imap_result_errno(&result);
 			log_warning("cannot fetch %s UID %u: %s",
 					mb->raw_name, uid, result.text);
 			break;
 		}
-		if (fetch.got) {
+		if (outcome.kept) {
 			*entry = fetch.entry;
 			fetch.entry.fd = -1;
 			errnum = 0;
 			break;
 		}
-		if (fetch.wrong_uid || fetch.writer_failed || fetch.saw_uid) {
+		if (outcome.wrong_uid || outcome.sink_failed ||
+				outcome.saw_uid) {
 			errnum = EIO;
 			break;
 		}
@@ -221,8 +140,7 @@ static int fetch_from_server(struct store_mailbox *mb, uint32_t uidvalidity,
 		 * known to this session (another one listed it).  NOOP lets
 		 * the server tell us, then ask once more. */
 		errnum = ENOENT;
-		if (attempt == 0 && !imap_session_run(session,
-					imap_command_new("NOOP"), NULL, &result)) {
+		if (attempt == 0 && !imap_noop(session, &result)) {
 			errnum = imap_result_errno(&result);
 			break;
 		}

@@ -94,6 +94,10 @@ static void mailbox_apply_change(struct store_mailbox *mb,
 	if (mb->index && mb->uidvalidity == uidvalidity &&
 			(entry = msg_index_find(mb->index, uid)))
 		entry_apply(mb->index, entry, change, flags);
+	/* A listing under way may have read the flags before the change:
+	 * what it installs is not to be trusted for long. */
+	if (mb->listing)
+		mb->listing_outdated = true;
 	g_mutex_unlock(&mb->lock);
 }
 
@@ -174,9 +178,7 @@ static void flags_sent_done(void *ctx, const struct imap_result *result)
 	if (result->status != IMAP_RESULT_OK) {
 		log_warning("the server refused flags of UID %u in %s: %s",
 				sent->uid, mb->raw_name, result->text);
-		g_mutex_lock(&mb->lock);
-		mb->listed_at = 0;
-		g_mutex_unlock(&mb->lock);
+		store_mailbox_invalidate(mb);
 	}
 	flags_sent_free(sent);
 }

@@ -41,6 +41,7 @@ struct store_mailbox {
 	 * may predate; mailbox_install() applies it to the new index. */
 	GArray *listing_expunged;	/* struct listing_expunge, or NULL */
 	bool listing_news;		/* the count changed meanwhile */
+	bool listing_outdated;		/* we changed the mailbox meanwhile */
 	bool listing_exists_seen;	/* an EXISTS came ... */
 	uint32_t listing_exists;	/* ... with this count ... */
 	uint32_t listing_exists_uidvalidity;	/* ... and UIDVALIDITY */
@@ -57,6 +58,12 @@ struct store_mailbox {
  * Give the session back with imap_pool_release(). */
 int store_mailbox_session(struct store_mailbox *mb, const char *doing,
 		bool sync, bool write, struct imap_session **session_r);
+
+/* We changed the mailbox on the server (appended, moved in, a flag
+ * refused): list it again at its next use, and do not let a listing
+ * already under way, whose answer may predate the change, pass for
+ * fresh. */
+void store_mailbox_invalidate(struct store_mailbox *mb);
 
 /* The identity in the cache now (see cache_id): valid until the mailbox
  * is freed, with or without the lock. */

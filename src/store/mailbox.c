@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "imap/datetime.h"
+#include "imap/fetchops.h"
 #include "imap/pool.h"
 #include "log.h"
 
@@ -123,61 +124,35 @@ static void listing_progress(struct store_mailbox *mb)
 			__ATOMIC_RELAXED);
 }
 
-static bool listing_untagged(void *ctx, const struct imap_response *r)
+static void listing_moved(void *ctx)
 {
 	struct listing *listing = ctx;
-	const struct imap_arg *items, *flags = NULL;
+
+	listing_progress(listing->mb);
+}
+
+static void listing_summary(void *ctx, const struct imap_summary *s)
+{
+	struct listing *listing = ctx;
 	struct msg_entry entry = { 0 };
-	const char *date = NULL;
-	bool have_uid = false, have_size = false, bad = false;
-	size_t count;
 	int zone = 0;
 
-	if (!r->name || strcmp(r->name, "FETCH") != 0 ||
-			!imap_arg_get_list(&r->args[0], &items, &count))
-		return false;
-	listing_progress(listing->mb);
-	for (size_t i = 0; i + 1 < count; i += 2) {
-		const struct imap_arg *key = &items[i], *value = &items[i + 1];
-		const struct imap_arg *inner;
-		size_t n;
-
-		if (imap_arg_atom_equals(key, "UID")) {
-			have_uid = true;
-			bad |= !imap_arg_get_uint32(value, &entry.uid) ||
-				entry.uid == 0;
-		} else if (imap_arg_atom_equals(key, "RFC822.SIZE")) {
-			have_size = true;
-			bad |= !imap_arg_get_uint32(value, &entry.size);
-		} else if (imap_arg_atom_equals(key, "INTERNALDATE")) {
-			imap_arg_get_astring(value, &date);
-		} else if (imap_arg_atom_equals(key, "FLAGS")) {
-			flags = value;
-		} else if (imap_arg_atom_equals(key, "MODSEQ") &&
-				imap_arg_get_list(value, &inner, &n) &&
-				n == 1) {
-			imap_arg_get_uint64(&inner[0], &entry.modseq);
-		}
-	}
-	/* An unsolicited flag change that happens to arrive now is not part
-	 * of the listing; let the session report it as such. */
-	if (!have_uid || !have_size)
-		return false;
-	if (bad || !date || !imap_parse_internaldate(date,
+	if (s->uid == 0 || !s->size_valid || !s->internaldate ||
+			!imap_parse_internaldate(s->internaldate,
 				&entry.internaldate, &zone) ||
-			!flags || flags->type != IMAP_ARG_LIST ||
-			!msg_index_parse_flags(listing->index,
-				flags->u.list.items, &entry.flags,
-				&entry.keywords)) {
+			!s->flags || !msg_index_parse_flags(listing->index,
+				s->flags, &entry.flags, &entry.keywords)) {
 		/* A listing with holes must not pass for a complete one:
 		 * the messages missing would look expunged. */
 		log_warning("mailbox listing: malformed FETCH response");
 		listing->malformed = true;
-		return true;
+		return;
 	}
+	entry.uid = s->uid;
+	entry.size = s->size;
+	entry.modseq = s->modseq;
 	entry.zone_minutes = (int16_t)zone;
 	msg_index_append(listing->index, &entry);
-	return true;
 }
 
 int store_mailbox_session(struct store_mailbox *mb, const char *doing,
@@ -240,8 +215,9 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 {
 	struct imap_pool *pool = store_account_pool(mb->account);
 	struct listing listing = { .index = msg_index_new(), .mb = mb };
-	struct imap_command_handlers handlers = {
-		.untagged = listing_untagged,
+	const struct imap_summary_handlers handlers = {
+		.summary = listing_summary,
+		.progress = listing_moved,
 		.ctx = &listing,
 	};
 	struct imap_session *session;
@@ -254,6 +230,7 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 	g_mutex_lock(&mb->lock);
 	g_clear_pointer(&mb->listing_expunged, g_array_unref);
 	mb->listing_news = false;
+	mb->listing_outdated = false;
 	mb->listing_exists_seen = false;
 	g_mutex_unlock(&mb->lock);
 
@@ -274,11 +251,9 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 	if (exists > 0) {
 		bool condstore = imap_session_enabled(session) &
 			IMAP_ENABLED_CONDSTORE;
-		struct imap_command *cmd = imap_command_new(
-				"UID FETCH 1:* (UID FLAGS RFC822.SIZE "
-				"INTERNALDATE%s)", condstore ? " MODSEQ" : "");
 
-		if (!imap_session_run(session, cmd, &handlers, &result))
+		if (!imap_fetch_summaries(session, "1:*", condstore,
+					&handlers, &result))
 			goto failed;
 		/* Half an index would show messages as missing. */
 		if (listing.malformed) {
@@ -375,7 +350,8 @@ static GArray *mailbox_install(struct store_mailbox *mb,
 {
 	struct body_cache *cache = store_account_cache(mb->account);
 	bool first = mb->index == NULL;
-	bool fresh = listing_news_apply(mb, index, sel);
+	bool fresh = listing_news_apply(mb, index, sel) &&
+		!mb->listing_outdated;
 	char *identity = mailbox_identity(mb, sel);
 	bool moved = strcmp(identity, mb->cache_id) != 0;
 	/* Another mailbox under the name: none of the old UIDs are its. */
@@ -423,6 +399,7 @@ static GArray *mailbox_install(struct store_mailbox *mb,
 		log_debug(LOG_AREA_STORE, "%s: changed while listed; listing "
 				"again at next access", mb->raw_name);
 	mb->listing_news = false;
+	mb->listing_outdated = false;
 	mb->listing_exists_seen = false;
 	return gone;
 }
@@ -526,6 +503,15 @@ out:
 	g_mutex_unlock(&mb->lock);
 	store_cancel_wait_end(cancel);
 	return errnum;
+}
+
+void store_mailbox_invalidate(struct store_mailbox *mb)
+{
+	g_mutex_lock(&mb->lock);
+	mb->listed_at = 0;
+	if (mb->listing)
+		mb->listing_outdated = true;
+	g_mutex_unlock(&mb->lock);
 }
 
 /* --- reading the index ---------------------------------------------------- */

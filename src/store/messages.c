@@ -21,9 +21,7 @@ static const char *const deleted_flag[] = { "\\Deleted", NULL };
  * again at its next use. */
 static void mailbox_grew(struct store_mailbox *mb)
 {
-	g_mutex_lock(&mb->lock);
-	mb->listed_at = 0;
-	g_mutex_unlock(&mb->lock);
+	store_mailbox_invalidate(mb);
 }
 
 /* A read-write session on the message's mailbox, checked to be the one

@@ -1543,6 +1543,95 @@ class _Connection:
     def cmd_store(self, tag, args):
         self._store(tag, args, False)
 
+    def _has_cap(self, name):
+        return name in (c.upper() for c in self.server.capabilities)
+
+    def _expunge(self, box, pred):
+        """Remove the messages pred picks, with "* N EXPUNGE" for each."""
+        with self.server.lock:
+            msgs = list(box.messages)
+        for seq in range(len(msgs), 0, -1):
+            if pred(msgs[seq - 1]):
+                with self.server.lock:
+                    box.messages.remove(msgs[seq - 1])
+                self.send(b"* %d EXPUNGE\r\n" % seq)
+
+    def cmd_expunge(self, tag, args):
+        """Plain EXPUNGE: every \\Deleted message goes (which is why
+        imapfs must never send it; a test sees it in the log)."""
+        box = self._selected_box(tag)
+        if box is None:
+            return
+        self._expunge(box, lambda m: any(f.lower() == "\\deleted"
+                                         for f in m.flags))
+        self.tagged(tag, "OK Expunge completed.")
+
+    def cmd_uid_expunge(self, tag, args):
+        """UID EXPUNGE set (UIDPLUS): the \\Deleted ones of the set."""
+        if not self._has_cap("UIDPLUS"):
+            self.tagged(tag, "BAD unknown command")
+            return
+        if len(args) != 1 or not isinstance(args[0], Atom):
+            raise ParseError("UID EXPUNGE set")
+        box = self._selected_box(tag)
+        if box is None:
+            return
+        chosen = {m.uid for _, m in self._select_msgs(box, args[0], True)}
+        self._expunge(box, lambda m: m.uid in chosen and any(
+            f.lower() == "\\deleted" for f in m.flags))
+        self.tagged(tag, "OK Expunge completed.")
+
+    def _copy(self, tag, args, move):
+        """UID COPY/MOVE set mailbox, with COPYUID under UIDPLUS."""
+        if len(args) != 2 or not isinstance(args[0], Atom) or \
+                isinstance(args[1], list):
+            raise ParseError("UID COPY set mailbox")
+        box = self._selected_box(tag)
+        if box is None:
+            return
+        name = str(args[1])
+        if name.upper() == "INBOX":
+            name = next((n for n in self.server.mailboxes
+                         if n.upper() == "INBOX"), name)
+        dest = self.server.mailboxes.get(name)
+        if dest is None:
+            self.tagged(tag, "NO [TRYCREATE] Mailbox doesn't exist")
+            return
+        picked = [m for _, m in self._select_msgs(box, args[0], True)]
+        src, dst = [], []
+        with self.server.lock:
+            for m in picked:
+                uid = dest.next_uid
+                dest.messages.append(Message(
+                    uid, m.body, [f for f in m.flags
+                                  if f.lower() != "\\recent"],
+                    m.internaldate))
+                if dest.uidnext is not None:
+                    dest.uidnext = uid + 1
+                src.append(str(m.uid))
+                dst.append(str(uid))
+        code = ""
+        if picked and self._has_cap("UIDPLUS"):
+            code = "[COPYUID %d %s %s] " % (dest.uidvalidity, ",".join(src),
+                                            ",".join(dst))
+        if move:
+            if code:
+                self.untagged("OK " + code + "Moved UIDs.")
+            gone = {m.uid for m in picked}
+            self._expunge(box, lambda m: m.uid in gone)
+            self.tagged(tag, "OK Move completed.")
+        else:
+            self.tagged(tag, "OK " + code + "Copy completed.")
+
+    def cmd_uid_copy(self, tag, args):
+        self._copy(tag, args, False)
+
+    def cmd_uid_move(self, tag, args):
+        if not self._has_cap("MOVE"):
+            self.tagged(tag, "BAD unknown command")
+            return
+        self._copy(tag, args, True)
+
     def cmd_uid_store(self, tag, args):
         self._store(tag, args, True)
 
@@ -1651,6 +1740,10 @@ _HANDLERS = {
     "UID FETCH": (_Connection.cmd_uid_fetch, _SEL),
     "STORE": (_Connection.cmd_store, _SEL),
     "UID STORE": (_Connection.cmd_uid_store, _SEL),
+    "EXPUNGE": (_Connection.cmd_expunge, _SEL),
+    "UID EXPUNGE": (_Connection.cmd_uid_expunge, _SEL),
+    "UID COPY": (_Connection.cmd_uid_copy, _SEL),
+    "UID MOVE": (_Connection.cmd_uid_move, _SEL),
 }
 
 

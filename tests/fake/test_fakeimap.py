@@ -19,7 +19,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fakeimap import (  # noqa: E402
-    BODY_FETCH, FOREVER, INJECTED_BYE, FakeImapServer, Mailbox, Malformed,
+    BODY_FETCH, DEFAULT_CAPABILITIES, FOREVER, INJECTED_BYE, FakeImapServer, Mailbox, Malformed,
     Message, Scenario, Stream, When, make_body, parse_command, parse_set,
 )
 
@@ -1074,3 +1074,63 @@ def test_append_keeps_the_bytes():
         assert len(srv.mailboxes["INBOX"].messages) == 4
         r.close()
     assert srv.errors == []
+
+
+def test_copy_move_and_expunge_with_imaplib():
+    caps = DEFAULT_CAPABILITIES + ("MOVE",)
+    with FakeImapServer(mailboxes(), capabilities=caps) as srv:
+        m = login(srv)
+        m.select("INBOX")
+        typ, data = m.uid("COPY", "1:2", "Sent")
+        assert typ == "OK"
+        assert [x.uid for x in srv.mailboxes["Sent"].messages] == [5, 6, 7]
+        assert srv.mailboxes["Sent"].by_uid(7).flags == \
+            ["\\Seen", "$Forwarded"]
+        typ, data = m.uid("MOVE", "3", "Sent")
+        assert typ == "OK"
+        assert [x.uid for x in srv.mailboxes["INBOX"].messages] == [1, 2]
+        assert srv.mailboxes["Sent"].by_uid(8).body == BODY3
+        # UID EXPUNGE takes the \Deleted ones of its set only; EXPUNGE
+        # takes every one.
+        m.uid("STORE", "1:2", "+FLAGS", "(\\Deleted)")
+        typ, data = m.uid("EXPUNGE", "2")
+        assert typ == "OK"
+        assert [x.uid for x in srv.mailboxes["INBOX"].messages] == [1]
+        typ, data = m.expunge()
+        assert typ == "OK"
+        assert srv.mailboxes["INBOX"].messages == []
+        m.logout()
+
+
+def test_move_and_uid_expunge_need_their_capabilities():
+    caps = tuple(c for c in DEFAULT_CAPABILITIES if c != "UIDPLUS")
+    with FakeImapServer(mailboxes(), capabilities=caps) as srv:
+        m = login(srv)
+        m.select("INBOX")
+        with pytest.raises(imaplib.IMAP4.error):
+            m.uid("MOVE", "1", "Sent")
+        with pytest.raises(imaplib.IMAP4.error):
+            m.uid("EXPUNGE", "1")
+        typ, data = m.uid("COPY", "1", "Sent")
+        assert typ == "OK"
+        assert len(srv.mailboxes["INBOX"].messages) == 3
+        m.logout()
+        r = Raw(srv.port)
+        r.login()
+        r.cmd("s", "SELECT INBOX")
+        r.send(b"c UID COPY 2 Sent\r\n")
+        assert r.until("c") == ([], b"c OK Copy completed.")
+
+
+def test_copyuid_names_both_sets():
+    caps = DEFAULT_CAPABILITIES + ("MOVE",)
+    with FakeImapServer(mailboxes(), capabilities=caps) as srv:
+        r = Raw(srv.port)
+        r.login()
+        r.cmd("s", "SELECT INBOX")
+        r.send(b"c UID COPY 1:2 Sent\r\n")
+        assert r.until("c") == ([], b"c OK [COPYUID 99 1,2 6,7] "
+                                    b"Copy completed.")
+        r.send(b"m UID MOVE 3 Sent\r\n")
+        assert r.until("m") == ([b"* OK [COPYUID 99 3 8] Moved UIDs.",
+                                 b"* 3 EXPUNGE"], b"m OK Move completed.")

@@ -123,3 +123,18 @@ def test_writing_a_message_is_erofs(ro):
     _erofs(os.open, f, os.O_WRONLY)
     _erofs(open, f, "ab")
     _erofs(os.truncate, f, 0)
+
+
+def test_reading_with_seen_under_ro_sets_nothing(server, tree, mount):
+    """-o seen asks reads to set \\Seen, -o ro that nothing change: ro
+    wins (imapfs(1), -o seen)."""
+    check = ImapCheck(server)
+    full, _, uids = tree
+    before = check.snapshot()
+    m = mount(server, options=["ro", "seen"])
+    path = check.path(m.path, full, f"{uids[0]}.eml")
+    with open(path, "rb") as f:
+        assert f.read() == check.body(check.name(full), uids[0])
+    m.stop()
+    # Once unmounted, nothing the daemon had queued can come later.
+    assert check.snapshot() == before

@@ -107,7 +107,7 @@ static void test_parse_args(void)
 	struct fuse_args args = FUSE_ARGS_INIT(8, argv);
 	struct imapfs_options o;
 	GError *error = NULL;
-	bool mount_point = false;
+	bool mount_point = false, ro_kept = false;
 
 	g_assert_true(options_parse_args(&args, &o, &error));
 	g_assert_no_error(error);
@@ -120,10 +120,14 @@ static void test_parse_args(void)
 	g_assert_cmpint(o.trace, ==, 1);
 	g_assert_cmpint(o.refresh, ==, -1);
 	g_assert_cmpint(o.tls_insecure, ==, 0);
+	g_assert_cmpint(o.read_only, ==, 1);
 	g_assert_null(o.label);
 	g_assert_null(o.passcmd);
-	/* FUSE's options and the mount point stay; ours are gone */
+	/* FUSE's options (ro among them) and the mount point stay; ours are
+	 * gone */
 	for (int i = 0; i < args.argc; i++) {
+		if (strstr(args.argv[i], "ro"))
+			ro_kept = true;
 		g_assert_null(strstr(args.argv[i], "user="));
 		g_assert_null(strstr(args.argv[i], "imaps://"));
 		g_assert_null(strstr(args.argv[i], "timeout"));
@@ -131,6 +135,7 @@ static void test_parse_args(void)
 			mount_point = true;
 	}
 	g_assert_true(mount_point);
+	g_assert_true(ro_kept);
 	fuse_opt_free_args(&args);
 	options_clear(&o);
 	g_assert_null(o.source);
@@ -639,6 +644,15 @@ static void test_resolve_other_values(void)
 	g_assert_true(options_resolve(&o, &cfg, NULL));
 	g_assert_true(cfg.mark_seen);
 	g_assert_false(cfg.delete_to_trash);
+	options_account_clear(&cfg);
+
+	/* Under -o ro, reading does not set \Seen either. */
+	opts_init(&o);
+	o.source = (char *)"imaps://u@h";
+	o.seen = 1;
+	o.read_only = 1;
+	g_assert_true(options_resolve(&o, &cfg, NULL));
+	g_assert_false(cfg.mark_seen);
 	options_account_clear(&cfg);
 
 

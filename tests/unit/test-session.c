@@ -333,6 +333,38 @@ static void test_append(void)
 	g_free(cfg.tunnel);
 }
 
+/* Over the server's APPENDLIMIT (RFC 7889): EFBIG, and nothing sent. */
+static void test_append_limit(void)
+{
+	struct imap_session_config cfg;
+	struct imap_session *session = open_raw(
+			"* PREAUTH [CAPABILITY IMAP4rev1 APPENDLIMIT=24] hi\r\n"
+			"a1 OK noop\r\n"
+			"* BYE bye\r\na2 OK bye\r\n", 5000, &cfg);
+	char path[] = "/tmp/test-session-limit-XXXXXX";
+	int fd = g_mkstemp(path);
+	struct imap_appenduid au;
+	struct imap_result result;
+	char *sent;
+
+	g_assert_cmpint(fd, >=, 0);
+	g_unlink(path);
+	/* 22 bytes in the file, 25 once its line ends are CRLF. */
+	g_assert_cmpint(write(fd, "Subject: x\n\nbody\r\nend\n", 22), ==,
+			22);
+	g_assert_cmpuint(imap_session_appendlimit(session), ==, 24);
+	g_assert_false(imap_append(session, "INBOX", fd, NULL, &au, &result));
+	g_assert_cmpint(imap_result_errno(&result), ==, EFBIG);
+	close(fd);
+	g_assert_true(imap_session_run(session, imap_command_new("NOOP"),
+				NULL, &result));
+	sent = sent_text("a1 NOOP\r\n");
+	g_assert_null(strstr(sent, "APPEND"));
+	g_free(sent);
+	imap_session_close(&session);
+	g_free(cfg.tunnel);
+}
+
 /* MOVE's COPYUID comes in an untagged OK (RFC 6851 §4.3), and a long one
  * is read in full, not cut where the text of a result is. */
 static void test_move_copyuid(void)
@@ -385,6 +417,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/session/pipelined", test_pipelined);
 	g_test_add_func("/session/pipelined-lost", test_pipelined_lost);
 	g_test_add_func("/session/append", test_append);
+	g_test_add_func("/session/append-limit", test_append_limit);
 	g_test_add_func("/session/move-copyuid", test_move_copyuid);
 	rc = g_test_run();
 	{

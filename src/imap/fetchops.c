@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "imap/fetchops.h"
+
+#include <string.h>
+
+#include "log.h"
+
+/* --- listings ------------------------------------------------------------- */
+
+struct summaries {
+	const struct imap_summary_handlers *handlers;
+};
+
+static bool summary_untagged(void *ctx, const struct imap_response *r)
+{
+	struct summaries *s = ctx;
+	const struct imap_arg *items;
+	struct imap_summary summary = { 0 };
+	bool have_uid = false, have_size = false;
+	size_t count;
+
+	if (!r->name || strcmp(r->name, "FETCH") != 0 ||
+			!imap_arg_get_list(&r->args[0], &items, &count))
+		return false;
+	if (s->handlers->progress)
+		s->handlers->progress(s->handlers->ctx);
+	for (size_t i = 0; i + 1 < count; i += 2) {
+		const struct imap_arg *key = &items[i], *value = &items[i + 1];
+		const struct imap_arg *inner;
+		size_t n;
+
+		if (imap_arg_atom_equals(key, "UID")) {
+			have_uid = true;
+			if (!imap_arg_get_uint32(value, &summary.uid))
+				summary.uid = 0;
+		} else if (imap_arg_atom_equals(key, "RFC822.SIZE")) {
+			have_size = true;
+			summary.size_valid = imap_arg_get_uint32(value,
+					&summary.size);
+		} else if (imap_arg_atom_equals(key, "INTERNALDATE")) {
+			imap_arg_get_astring(value, &summary.internaldate);
+		} else if (imap_arg_atom_equals(key, "FLAGS")) {
+			if (value->type == IMAP_ARG_LIST)
+				summary.flags = value->u.list.items;
+		} else if (imap_arg_atom_equals(key, "MODSEQ") &&
+				imap_arg_get_list(value, &inner, &n) &&
+				n == 1) {
+			imap_arg_get_uint64(&inner[0], &summary.modseq);
+		}
+	}
+	/* An unsolicited flag change that happens to arrive now is not part
+	 * of the listing; the session reports it as such. */
+	if (!have_uid || !have_size)
+		return false;
+	s->handlers->summary(s->handlers->ctx, &summary);
+	return true;
+}
+
+bool imap_fetch_summaries(struct imap_session *session, const char *uid_set,
+		bool modseq, const struct imap_summary_handlers *handlers,
+		struct imap_result *result)
+{
+	struct summaries s = { handlers };
+	struct imap_command_handlers h = {
+		.untagged = summary_untagged,
+		.ctx = &s,
+	};
+
+	/* uid_set is digits, ':', ',' and '*' only (imap/uidset.h). */
+	g_return_val_if_fail(strspn(uid_set, "0123456789:,*") ==
+			strlen(uid_set), false);
+	return imap_session_run(session, imap_command_new(
+				"UID FETCH %s (UID FLAGS RFC822.SIZE "
+				"INTERNALDATE%s)", uid_set,
+				modseq ? " MODSEQ" : ""), &h, result);
+}
+
+/* --- bodies --------------------------------------------------------------- */
+
+struct body_fetch {
+	uint32_t uid;
+	const struct imap_body_sink *sink;
+	struct imap_body_outcome *outcome;
+	bool open;		/* the sink has a body begun */
+};
+
+static bool is_body_key(const char *key)
+{
+	return key && strcmp(key, "BODY[]") == 0;
+}
+
+static void body_drop(struct body_fetch *f)
+{
+	if (f->open)
+		f->sink->end(f->sink->ctx, false);
+	f->open = false;
+}
+
+static bool body_begin(struct body_fetch *f, uint64_t size)
+{
+	body_drop(f);
+	f->open = f->sink->begin(f->sink->ctx, size);
+	if (!f->open)
+		f->outcome->sink_failed = true;
+	return f->open;
+}
+
+static enum imap_literal_action body_literal_begin(void *ctx,
+		const struct imap_literal_info *info)
+{
+	struct body_fetch *f = ctx;
+
+	if (info->kind != IMAP_RESPONSE_UNTAGGED || !info->name ||
+			strcmp(info->name, "FETCH") != 0 ||
+			!is_body_key(info->key))
+		return IMAP_LITERAL_INLINE;
+	body_begin(f, info->size);
+	/* Streamed even when the sink said no: the bytes must leave the
+	 * socket, and must not pile up in memory. */
+	return IMAP_LITERAL_STREAM;
+}
+
+static void body_literal_data(void *ctx, const void *data, size_t len)
+{
+	struct body_fetch *f = ctx;
+
+	if (f->open)
+		f->sink->data(f->sink->ctx, data, len);
+}
+
+static void body_literal_end(void *ctx)
+{
+	(void)ctx;
+}
+
+static bool body_untagged(void *ctx, const struct imap_response *r)
+{
+	struct body_fetch *f = ctx;
+	const struct imap_arg *items, *body = NULL;
+	uint32_t uid = 0;
+	size_t count;
+
+	if (!r->name || strcmp(r->name, "FETCH") != 0 ||
+			!imap_arg_get_list(&r->args[0], &items, &count))
+		return false;
+	for (size_t i = 0; i + 1 < count; i += 2) {
+		const char *key;
+
+		if (imap_arg_atom_equals(&items[i], "UID"))
+			imap_arg_get_uint32(&items[i + 1], &uid);
+		else if (imap_arg_get_atom(&items[i], &key) &&
+				g_ascii_strcasecmp(key, "BODY[]") == 0)
+			body = &items[i + 1];
+	}
+	if (uid == f->uid)
+		f->outcome->saw_uid = true;
+	if (!body) {
+		body_drop(f);
+		return false;	/* a flag update: the session reports it */
+	}
+	if (uid != f->uid) {
+		if (uid != 0)
+			log_warning("asked for UID %u, server sent UID %u; "
+					"ignored", f->uid, uid);
+		f->outcome->wrong_uid = true;
+		body_drop(f);
+		return false;
+	}
+	if (body->type == IMAP_ARG_STRING || body->type == IMAP_ARG_LITERAL) {
+		/* Small bodies may come as a quoted string. */
+		if (!body_begin(f, body->u.str.len))
+			return false;
+		f->sink->data(f->sink->ctx, body->u.str.data,
+				body->u.str.len);
+	}
+	if (!f->open)
+		return false;
+	f->open = false;
+	if (f->outcome->kept) {
+		/* Two bodies for one UID in one command: keep the first. */
+		f->sink->end(f->sink->ctx, false);
+	} else if (f->sink->end(f->sink->ctx, true)) {
+		f->outcome->kept = true;
+	} else {
+		f->outcome->sink_failed = true;
+	}
+	return false;
+}
+
+bool imap_fetch_body(struct imap_session *session, uint32_t uid,
+		const struct imap_body_sink *sink,
+		struct imap_body_outcome *outcome, struct imap_result *result)
+{
+	struct body_fetch f = { uid, sink, outcome, false };
+	struct imap_command_handlers h = {
+		.untagged = body_untagged,
+		.literal_begin = body_literal_begin,
+		.literal_data = body_literal_data,
+		.literal_end = body_literal_end,
+		.ctx = &f,
+	};
+	bool ok;
+
+	memset(outcome, 0, sizeof(*outcome));
+	ok = imap_session_run(session, imap_command_new(
+				"UID FETCH %u (UID BODY.PEEK[])", uid), &h,
+			result);
+	/* A body begun in a response that never ended (the connection
+	 * broke) is not kept. */
+	body_drop(&f);
+	return ok;
+}
+
+bool imap_noop(struct imap_session *session, struct imap_result *result)
+{
+	return imap_session_run(session, imap_command_new("NOOP"), NULL,
+			result);
+}

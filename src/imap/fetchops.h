@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Typed FETCH operations: a mailbox's listing (a summary per message) and
+ * one message's body, streamed to a sink.  The FETCH responses are read
+ * here and nowhere else, so that the store never walks response items.
+ */
+#ifndef IMAPFS_IMAP_FETCHOPS_H
+#define IMAPFS_IMAP_FETCHOPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "imap/session.h"
+
+/* One message of a listing, as the server sent it: the store checks and
+ * converts what it keeps. */
+struct imap_summary {
+	uint32_t uid;			/* 0 when not a valid UID */
+	bool size_valid;
+	uint32_t size;			/* RFC822.SIZE */
+	const char *internaldate;	/* as sent, or NULL */
+	const struct imap_arg *flags;	/* the FLAGS list, or NULL when
+					 * absent or not a list */
+	uint64_t modseq;		/* 0: none */
+};
+
+struct imap_summary_handlers {
+	/* Each FETCH response with UID and RFC822.SIZE: the listing's own
+	 * (others are flag news, which go to the session's events). */
+	void (*summary)(void *ctx, const struct imap_summary *summary);
+	/* Any FETCH response at all: the listing is moving. */
+	void (*progress)(void *ctx);
+	void *ctx;
+};
+
+/* UID FETCH uid_set (UID FLAGS RFC822.SIZE INTERNALDATE [MODSEQ]);
+ * uid_set is a set as imap/uidset.h writes it, or "1:*". */
+bool imap_fetch_summaries(struct imap_session *session, const char *uid_set,
+		bool modseq, const struct imap_summary_handlers *handlers,
+		struct imap_result *result);
+
+/* Where a body goes as it arrives. */
+struct imap_body_sink {
+	/* A body of size bytes begins; false drops its bytes (they are
+	 * still read, never kept in memory). */
+	bool (*begin)(void *ctx, uint64_t size);
+	void (*data)(void *ctx, const void *data, size_t len);
+	/* The body begun last ends: keep it (true: it came in a FETCH
+	 * response for the UID asked for, and is the first such) or drop
+	 * it.  Returns whether it was kept. */
+	bool (*end)(void *ctx, bool keep);
+	void *ctx;
+};
+
+struct imap_body_outcome {
+	bool kept;		/* the body of the UID asked for is in the sink */
+	bool saw_uid;		/* a FETCH response named the UID */
+	bool wrong_uid;		/* one carried another UID's body */
+	bool sink_failed;	/* begin or end refused a body to keep */
+};
+
+/*
+ * UID FETCH uid (UID BODY.PEEK[]): never sets \Seen.  A body is kept only
+ * when its FETCH response names uid (RFC 3501 §7.4.2 lets a server send
+ * FETCH data for any message, asked for or not); the UID may come before
+ * or after the body in the response, so each body goes to the sink as it
+ * arrives and is kept or dropped when its response is complete.
+ */
+bool imap_fetch_body(struct imap_session *session, uint32_t uid,
+		const struct imap_body_sink *sink,
+		struct imap_body_outcome *outcome, struct imap_result *result);
+
+/* NOOP: lets the server tell what changed (RFC 3501 §6.1.2). */
+bool imap_noop(struct imap_session *session, struct imap_result *result);
+
+#endif
