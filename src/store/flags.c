@@ -223,7 +223,9 @@ static int change_flags(struct store_mailbox *mb, uint32_t uidvalidity,
 				return EPERM;
 			}
 		}
-		if (wait) {
+		/* Sent again after a lost answer: this time it waits, so
+		 * that the caller hears how it went. */
+		if (wait || attempt > 0) {
 			ok = imap_store_flags(session, &uid, 1, change, flags,
 					&result);
 		} else {

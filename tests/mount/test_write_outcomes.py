@@ -312,3 +312,44 @@ def test_store_cut(rig, mode):
     rig.settles(lambda: "user.imap.flagged" in os.listxattr(path),
                 "user.imap.flagged on the mount")
     rig.assert_cut()
+
+
+# -- CREATE, DELETE, RENAME ---------------------------------------------------
+
+def _listed(server, name):
+    return name in _mailboxes(server)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_create_cut(rig, mode):
+    rig.proxy.arm(rb"^\S+ CREATE ", mode)
+    os.mkdir(rig.root / "Projects")
+    rig.assert_cut()
+    assert _listed(rig.server, "Projects")
+    assert os.path.isdir(rig.root / "Projects")
+    rig.assert_cut()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_delete_cut(rig, mode):
+    os.mkdir(rig.root / "Empty")
+    assert _listed(rig.server, "Empty")
+    rig.proxy.arm(rb"^\S+ DELETE ", mode)
+    os.rmdir(rig.root / "Empty")
+    rig.assert_cut()
+    assert not _listed(rig.server, "Empty")
+    assert _listed(rig.server, "Other")
+    for msg in rig.msgs.values():
+        assert_intact(rig.server, msg)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rename_cut(rig, mode):
+    rig.proxy.arm(rb"^\S+ RENAME ", mode)
+    os.rename(rig.other, rig.root / "Elsewhere")
+    rig.assert_cut()
+    names = _mailboxes(rig.server)
+    assert "Elsewhere" in names and "Other" not in names
+    rig.settles(lambda: os.path.isdir(rig.root / "Elsewhere") and
+                not os.path.exists(rig.other), "the renamed directory")
+    rig.assert_cut()
