@@ -756,8 +756,9 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		reply_xattr_value(req, size, names);
 }
 
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		const char *value, size_t size, int flags)
+/* setxattr, or removexattr when remove. */
+static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		const char *value, size_t size, int flags, bool remove)
 {
 	struct imapfs_fs *fs = req_fs(req);
 	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
@@ -769,26 +770,21 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	req_cancel_begin(req, &cancel);
-	errnum = fs_xattr_set(fs, inode, &cancel, name, value, size, flags);
+	errnum = remove ? fs_xattr_remove(fs, inode, &cancel, name) :
+		fs_xattr_set(fs, inode, &cancel, name, value, size, flags);
 	req_cancel_end(req, &cancel);
 	fuse_reply_err(req, fs_reply_errno(errnum));
 }
 
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		const char *value, size_t size, int flags)
+{
+	change_xattr(req, ino, name, value, size, flags, false);
+}
+
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct imapfs_fs *fs = req_fs(req);
-	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
-	struct store_cancel cancel;
-	int errnum;
-
-	if (!inode) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	req_cancel_begin(req, &cancel);
-	errnum = fs_xattr_remove(fs, inode, &cancel, name);
-	req_cancel_end(req, &cancel);
-	fuse_reply_err(req, fs_reply_errno(errnum));
+	change_xattr(req, ino, name, NULL, 0, 0, true);
 }
 
 /* --- the rest ------------------------------------------------------------- */

@@ -118,6 +118,27 @@ static void attrs_fit_list(struct attrs *a)
 	}
 }
 
+/* The message file's entry in the index.  Flags change: like a lookup,
+ * this answers from a listing at most -o refresh seconds old (a stale one
+ * if the server is away). */
+static int indexed_message(struct imapfs_fs *fs, struct fs_inode *inode,
+		struct store_cancel *cancel, struct store_message *msg)
+{
+	int errnum = store_mailbox_ensure_listed(inode->mailbox,
+			store_account_config(fs->account)->refresh_s, cancel);
+
+	if (errnum)
+		return errnum;
+	errnum = store_mailbox_message(inode->mailbox, inode->uid, msg);
+	if (errnum)
+		return errnum;
+	if (msg->uidvalidity != inode->uidvalidity) {
+		store_message_clear(msg);
+		return ENOENT;
+	}
+	return 0;
+}
+
 static int collect_message(struct imapfs_fs *fs, struct fs_inode *inode,
 		struct store_cancel *cancel, struct attrs *a)
 {
@@ -125,19 +146,9 @@ static int collect_message(struct imapfs_fs *fs, struct fs_inode *inode,
 	char date[IMAP_RFC3339_MAX];
 	int errnum;
 
-	/* Flags change: like a lookup, this answers from a listing at most
-	 * -o refresh seconds old (a stale one if the server is away). */
-	errnum = store_mailbox_ensure_listed(inode->mailbox,
-			store_account_config(fs->account)->refresh_s, cancel);
+	errnum = indexed_message(fs, inode, cancel, &msg);
 	if (errnum)
 		return errnum;
-	errnum = store_mailbox_message(inode->mailbox, inode->uid, &msg);
-	if (errnum)
-		return errnum;
-	if (msg.uidvalidity != inode->uidvalidity) {
-		store_message_clear(&msg);
-		return ENOENT;
-	}
 	attrs_add(a, XATTR_PREFIX "flags", flags_value(msg.flags));
 	for (size_t i = 0; i < G_N_ELEMENTS(flag_attrs); i++) {
 		if (msg.entry.flags & flag_attrs[i].bit)
@@ -294,18 +305,10 @@ static int message_has_flag(struct imapfs_fs *fs, struct fs_inode *inode,
 		struct store_cancel *cancel, const char *flag, bool *has_r)
 {
 	struct store_message msg;
-	int errnum = store_mailbox_ensure_listed(inode->mailbox,
-			store_account_config(fs->account)->refresh_s, cancel);
+	int errnum = indexed_message(fs, inode, cancel, &msg);
 
 	if (errnum)
 		return errnum;
-	errnum = store_mailbox_message(inode->mailbox, inode->uid, &msg);
-	if (errnum)
-		return errnum;
-	if (msg.uidvalidity != inode->uidvalidity) {
-		store_message_clear(&msg);
-		return ENOENT;
-	}
 	*has_r = false;
 	if (flag[0] == '\\') {
 		for (size_t i = 0; i < G_N_ELEMENTS(flag_attrs); i++) {

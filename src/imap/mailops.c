@@ -70,6 +70,23 @@ bool imap_flag_is_valid(const char *flag)
 	return true;
 }
 
+/* Checked by the caller already; never let one break the line. */
+static bool flags_valid(const char *const *flags, struct imap_result *result)
+{
+	for (size_t i = 0; flags && flags[i]; i++) {
+		if (!imap_flag_is_valid(flags[i])) {
+			memset(result, 0, sizeof(*result));
+			result->status = IMAP_RESULT_BAD;
+			g_strlcpy(result->code, "CLIENTBUG",
+					sizeof(result->code));
+			g_strlcpy(result->text, "invalid flag",
+					sizeof(result->text));
+			return false;
+		}
+	}
+	return true;
+}
+
 struct flags_args {
 	const char *const *flags;
 	const char *op;
@@ -96,18 +113,8 @@ bool imap_store_flags(struct imap_session *session, const uint32_t *uids,
 			change == IMAP_FLAGS_REMOVE ? "-" : "",
 	};
 
-	for (size_t i = 0; flags && flags[i]; i++) {
-		/* Checked by the caller; never let one break the line. */
-		if (!imap_flag_is_valid(flags[i])) {
-			memset(result, 0, sizeof(*result));
-			result->status = IMAP_RESULT_BAD;
-			g_strlcpy(result->code, "CLIENTBUG",
-					sizeof(result->code));
-			g_strlcpy(result->text, "invalid flag",
-					sizeof(result->text));
-			return false;
-		}
-	}
+	if (!flags_valid(flags, result))
+		return false;
 	return run_on_uids(session, "UID STORE", uids, count, finish_flags,
 			&args, NULL, result);
 }
@@ -124,17 +131,8 @@ bool imap_store_flags_send(struct imap_session *session, uint32_t uid,
 	};
 	struct imap_command *cmd;
 
-	for (size_t i = 0; flags && flags[i]; i++) {
-		if (!imap_flag_is_valid(flags[i])) {
-			memset(result, 0, sizeof(*result));
-			result->status = IMAP_RESULT_BAD;
-			g_strlcpy(result->code, "CLIENTBUG",
-					sizeof(result->code));
-			g_strlcpy(result->text, "invalid flag",
-					sizeof(result->text));
-			return false;
-		}
-	}
+	if (!flags_valid(flags, result))
+		return false;
 	cmd = imap_command_new("UID STORE %u", uid);
 	finish_flags(cmd, &args);
 	return imap_session_send(session, cmd, done, ctx, result);

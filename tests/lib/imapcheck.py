@@ -15,6 +15,7 @@ append, store) are for setting a test up, and say so.
 """
 
 import contextlib
+import errno
 import hashlib
 import imaplib
 import itertools
@@ -22,6 +23,8 @@ import os
 import re
 import shutil
 import tempfile
+
+import pytest
 
 import corpus
 from dovecot import Dovecot
@@ -33,6 +36,18 @@ LAYOUTS = {
     "default": {},
     "courier": {"separator": ".", "prefix": "INBOX."},
 }
+
+def fails(code, fn, *args, **kw):
+    """fn(*args, **kw) must fail with errno code."""
+    what = f"{fn.__name__}{args!r}"
+    try:
+        fn(*args, **kw)
+    except OSError as e:
+        assert e.errno == code, \
+            f"{what}: want {errno.errorcode[code]}, got {e!r}"
+    else:
+        pytest.fail(f"{what} succeeded; want {errno.errorcode[code]}")
+
 
 _serial = itertools.count(1)
 

@@ -22,18 +22,6 @@ from imapcheck import LAYOUTS, ImapCheck, message
 pytestmark = pytest.mark.fuse
 
 
-def _fails(code, fn, *args):
-    """fn(*args) must fail with errno code."""
-    what = f"{fn.__name__}{args!r}"
-    try:
-        fn(*args)
-    except OSError as e:
-        assert e.errno == code, \
-            f"{what}: want {errno.errorcode[code]}, got {e!r}"
-    else:
-        pytest.fail(f"{what} succeeded; want {errno.errorcode[code]}")
-
-
 @pytest.fixture(scope="module", params=sorted(LAYOUTS))
 def server(request):
     yield from imapcheck.dovecot(**LAYOUTS[request.param])
@@ -128,9 +116,9 @@ def test_mkdir_of_an_existing_name_is_eexist(env):
     uid = env.check.append(env.name(here), message("here"))
     env.mounted()
     before = env.check.snapshot()
-    _fails(errno.EEXIST, os.mkdir, env.path(here))
-    _fails(errno.EEXIST, os.mkdir, env.path("Trash"))
-    _fails(errno.EEXIST, os.mkdir, env.path("INBOX"))
+    imapcheck.fails(errno.EEXIST, os.mkdir, env.path(here))
+    imapcheck.fails(errno.EEXIST, os.mkdir, env.path("Trash"))
+    imapcheck.fails(errno.EEXIST, os.mkdir, env.path("INBOX"))
     assert env.check.snapshot() == before
     assert os.listdir(env.path(here)) == [f"{uid}.eml"]
 
@@ -141,7 +129,7 @@ def test_mkdir_of_a_name_another_client_created_is_eexist(env):
     assert not os.path.exists(env.path(late))
     env.check.create(env.name(late))
     before = env.check.snapshot()
-    _fails(errno.EEXIST, os.mkdir, env.path(late))
+    imapcheck.fails(errno.EEXIST, os.mkdir, env.path(late))
     assert env.check.snapshot() == before
 
 
@@ -168,7 +156,7 @@ def test_rmdir_of_a_mailbox_with_messages_is_enotempty(env):
             for i in range(2)]
     env.mounted()
     before = env.check.snapshot()
-    _fails(errno.ENOTEMPTY, os.rmdir, env.path(full))
+    imapcheck.fails(errno.ENOTEMPTY, os.rmdir, env.path(full))
     assert env.check.snapshot() == before
     assert env.check.uids(env.name(full)) == uids
     assert sorted(os.listdir(env.path(full))) == \
@@ -180,7 +168,7 @@ def test_rmdir_of_a_mailbox_with_a_child_is_enotempty(env):
     env.check.create(env.name(mother), env.name(mother, "Child"))
     env.mounted()
     before = env.check.snapshot()
-    _fails(errno.ENOTEMPTY, os.rmdir, env.path(mother))
+    imapcheck.fails(errno.ENOTEMPTY, os.rmdir, env.path(mother))
     assert env.check.snapshot() == before
     _selectable(env.check, env.name(mother))
     _selectable(env.check, env.name(mother, "Child"))
@@ -201,7 +189,7 @@ def test_rmdir_of_a_mailbox_another_client_filled_is_enotempty(env):
     env.mounted()
     assert os.listdir(env.path(filled)) == []
     uid = env.check.append(env.name(filled), message("late arrival"))
-    _fails(errno.ENOTEMPTY, os.rmdir, env.path(filled))
+    imapcheck.fails(errno.ENOTEMPTY, os.rmdir, env.path(filled))
     _selectable(env.check, env.name(filled))
     assert env.check.uids(env.name(filled)) == [uid]
 
@@ -209,7 +197,7 @@ def test_rmdir_of_a_mailbox_another_client_filled_is_enotempty(env):
 def test_rmdir_of_inbox_is_eperm(env):
     env.mounted()
     before = env.check.snapshot()
-    _fails(errno.EPERM, os.rmdir, env.path("INBOX"))
+    imapcheck.fails(errno.EPERM, os.rmdir, env.path("INBOX"))
     assert env.check.snapshot() == before
     assert os.path.isdir(env.path("INBOX"))
 
@@ -223,10 +211,10 @@ def test_rename_of_inbox_is_eperm(env):
     # A sibling of INBOX on the mount: in the Courier layout, where the
     # namespace is below INBOX, that is the only place the kernel lets
     # INBOX go (not into itself).
-    _fails(errno.EPERM, os.rename, env.path("INBOX"),
+    imapcheck.fails(errno.EPERM, os.rename, env.path("INBOX"),
            os.path.join(env.mount.path, target))
     if not env.server.prefix:
-        _fails(errno.EPERM, os.rename, env.path("INBOX"),
+        imapcheck.fails(errno.EPERM, os.rename, env.path("INBOX"),
                env.path(other, target))
     assert env.check.snapshot() == before
     assert os.path.isdir(env.path("INBOX"))
@@ -306,6 +294,6 @@ def test_rename_onto_an_existing_mailbox_is_eexist(env, target):
     env.mounted()
     listing = (os.listdir(env.path(src)), os.listdir(env.path(dst)))
     before = env.check.snapshot()
-    _fails(errno.EEXIST, os.rename, env.path(src), env.path(dst))
+    imapcheck.fails(errno.EEXIST, os.rename, env.path(src), env.path(dst))
     assert env.check.snapshot() == before
     assert (os.listdir(env.path(src)), os.listdir(env.path(dst))) == listing

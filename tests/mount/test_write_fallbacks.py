@@ -49,18 +49,12 @@ def fake(tmp_path, request):
         yield srv, pathlib.Path(m.mountpoint)
 
 
-def _fails(code, fn, *args):
-    with pytest.raises(OSError) as e:
-        fn(*args)
-    assert e.value.errno == code, e.value
-
-
 @pytest.mark.parametrize("fake", [(WITHOUT_UIDPLUS, ())], indirect=True)
 def test_rm_without_uidplus_is_eperm_and_changes_nothing(fake):
     srv, mnt = fake
     os.listdir(mnt / "INBOX")
     before = _state(srv)
-    _fails(errno.EPERM, os.unlink, mnt / "INBOX" / "1.eml")
+    imapcheck.fails(errno.EPERM, os.unlink, mnt / "INBOX" / "1.eml")
     assert _state(srv) == before
     names = srv.command_names()
     assert "EXPUNGE" not in names and "UID EXPUNGE" not in names
@@ -87,7 +81,7 @@ def test_mv_without_move_copies_then_expunges_that_uid(fake):
     assert os.listdir(mnt / "Archive") == [f"{archive[0].uid}.eml"]
     with open(mnt / "Archive" / f"{archive[0].uid}.eml", "rb") as f:
         assert f.read() == make_body(2)
-    _fails(errno.ENOENT, os.rename, mnt / "INBOX" / "2.eml",
+    imapcheck.fails(errno.ENOENT, os.rename, mnt / "INBOX" / "2.eml",
            mnt / "Archive" / "2.eml")
 
 
@@ -96,7 +90,7 @@ def test_mv_without_move_or_uidplus_is_eperm_and_copies_nothing(fake):
     srv, mnt = fake
     os.listdir(mnt / "INBOX")
     before = _state(srv)
-    _fails(errno.EPERM, os.rename, mnt / "INBOX" / "1.eml",
+    imapcheck.fails(errno.EPERM, os.rename, mnt / "INBOX" / "1.eml",
            mnt / "Archive" / "1.eml")
     assert _state(srv) == before
     assert "UID COPY" not in srv.command_names()
@@ -121,7 +115,7 @@ def test_delete_trash_without_a_trash_mailbox_is_eperm(fake):
     srv, mnt = fake
     os.listdir(mnt / "INBOX")
     before = _state(srv)
-    _fails(errno.EPERM, os.unlink, mnt / "INBOX" / "1.eml")
+    imapcheck.fails(errno.EPERM, os.unlink, mnt / "INBOX" / "1.eml")
     assert _state(srv) == before
 
 
@@ -135,5 +129,5 @@ def test_append_to_a_mailbox_gone_is_enoent(fake):
     srv.delete_mailbox("Archive")
     fd = os.open(mnt / "Archive" / "new.eml", os.O_WRONLY | os.O_CREAT)
     os.write(fd, b"Subject: x\r\n\r\nbody\r\n")
-    _fails(errno.ENOENT, os.close, fd)
+    imapcheck.fails(errno.ENOENT, os.close, fd)
     assert "Archive" not in srv.mailboxes

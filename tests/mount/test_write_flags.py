@@ -39,18 +39,6 @@ KEYWORDS = ["$Label1", "Junk"]
 ALL_FLAGS = ALL_SYSTEM | {"$Label1", "Junk"}
 
 
-def _fails(code, fn, *args, **kw):
-    """fn(*args) must fail with errno code."""
-    what = f"{fn.__name__}{args[1:]!r}"
-    try:
-        fn(*args, **kw)
-    except OSError as e:
-        assert e.errno == code, \
-            f"{what}: want {errno.errorcode[code]}, got {e!r}"
-    else:
-        pytest.fail(f"{what} succeeded; want {errno.errorcode[code]}")
-
-
 def _getx(path, name):
     """The attribute's value, or None when it is absent (ENODATA)."""
     try:
@@ -129,7 +117,7 @@ NON_EMPTY = [("user.imap.seen", b"1"), ("user.imap.flagged", b"yes"),
 def test_non_empty_value_is_einval(box):
     before = box.check.all_flags(box.name)
     for name, value in NON_EMPTY:
-        _fails(errno.EINVAL, os.setxattr, box.bare_file, name, value)
+        imapcheck.fails(errno.EINVAL, os.setxattr, box.bare_file, name, value)
         assert _getx(box.bare_file, name) is None, name
         _unchanged(box, before)
 
@@ -138,7 +126,7 @@ def test_non_empty_value_is_einval(box):
                                   "user.imap.keyword.$Label1"])
 def test_removing_an_unset_flag_is_enodata(box, name):
     before = box.check.all_flags(box.name)
-    _fails(errno.ENODATA, os.removexattr, box.bare_file, name)
+    imapcheck.fails(errno.ENODATA, os.removexattr, box.bare_file, name)
     _unchanged(box, before)
 
 
@@ -152,9 +140,9 @@ def test_setting_a_set_flag_succeeds(box):
 
 def test_xattr_create_on_a_set_flag_is_eexist(box):
     before = box.check.all_flags(box.name)
-    _fails(errno.EEXIST, os.setxattr, box.full_file, "user.imap.flagged",
+    imapcheck.fails(errno.EEXIST, os.setxattr, box.full_file, "user.imap.flagged",
            b"", os.XATTR_CREATE)
-    _fails(errno.EEXIST, os.setxattr, box.full_file,
+    imapcheck.fails(errno.EEXIST, os.setxattr, box.full_file,
            "user.imap.keyword.$Label1", b"", os.XATTR_CREATE)
     assert os.getxattr(box.full_file, "user.imap.flagged") == b""
     _unchanged(box, before)
@@ -162,9 +150,9 @@ def test_xattr_create_on_a_set_flag_is_eexist(box):
 
 def test_xattr_replace_on_an_unset_flag_is_enodata(box):
     before = box.check.all_flags(box.name)
-    _fails(errno.ENODATA, os.setxattr, box.bare_file, "user.imap.flagged",
+    imapcheck.fails(errno.ENODATA, os.setxattr, box.bare_file, "user.imap.flagged",
            b"", os.XATTR_REPLACE)
-    _fails(errno.ENODATA, os.setxattr, box.bare_file,
+    imapcheck.fails(errno.ENODATA, os.setxattr, box.bare_file,
            "user.imap.keyword.$Label1", b"", os.XATTR_REPLACE)
     assert _getx(box.bare_file, "user.imap.flagged") is None
     _unchanged(box, before)
@@ -203,7 +191,7 @@ BAD_KEYWORDS = ["with space", "par(en", "par)en", "br{ace", 'quo"te',
 def test_keyword_that_is_no_atom_is_einval(box):
     before = box.check.all_flags(box.name)
     for kw in BAD_KEYWORDS:
-        _fails(errno.EINVAL, os.setxattr, box.bare_file,
+        imapcheck.fails(errno.EINVAL, os.setxattr, box.bare_file,
                f"user.imap.keyword.{kw}", b"")
         assert os.getxattr(box.bare_file, "user.imap.flags") == b"", kw
         _unchanged(box, before)
@@ -256,7 +244,7 @@ def test_malformed_flags_value_is_einval(box):
     before = box.check.all_flags(box.name)
     attr = os.getxattr(box.full_file, "user.imap.flags")
     for value in MALFORMED:
-        _fails(errno.EINVAL, os.setxattr, box.full_file, "user.imap.flags",
+        imapcheck.fails(errno.EINVAL, os.setxattr, box.full_file, "user.imap.flags",
                value)
         _unchanged(box, before)
         assert os.getxattr(box.full_file, "user.imap.flags") == attr, value
@@ -279,9 +267,9 @@ def test_metadata_attributes_are_eperm(box):
     targets.append((trash, "user.imap.specialuse"))
     for path, name in targets:
         value = os.getxattr(path, name)
-        _fails(errno.EPERM, os.setxattr, path, name, value)
-        _fails(errno.EPERM, os.setxattr, path, name, b"1")
-        _fails(errno.EPERM, os.removexattr, path, name)
+        imapcheck.fails(errno.EPERM, os.setxattr, path, name, value)
+        imapcheck.fails(errno.EPERM, os.setxattr, path, name, b"1")
+        imapcheck.fails(errno.EPERM, os.removexattr, path, name)
         assert os.getxattr(path, name) == value, (path, name)
     assert box.check.snapshot() == before
 
@@ -291,8 +279,8 @@ def test_metadata_attributes_are_eperm(box):
 def test_attributes_outside_user_imap_are_enotsup(box, name):
     before = box.check.snapshot()
     for path in (box.bare_file, box.dir):
-        _fails(errno.ENOTSUP, os.setxattr, path, name, b"")
-        _fails(errno.ENOTSUP, os.removexattr, path, name)
+        imapcheck.fails(errno.ENOTSUP, os.setxattr, path, name, b"")
+        imapcheck.fails(errno.ENOTSUP, os.removexattr, path, name)
     assert box.check.snapshot() == before
 
 
@@ -407,9 +395,9 @@ def test_flag_not_in_permanentflags_is_eperm(fake, box, uid, op, name,
     attrs = os.getxattr(f, "user.imap.flags")
     before = _fake_flags(srv)
     if op == "set":
-        _fails(errno.EPERM, os.setxattr, f, name, value)
+        imapcheck.fails(errno.EPERM, os.setxattr, f, name, value)
     else:
-        _fails(errno.EPERM, os.removexattr, f, name)
+        imapcheck.fails(errno.EPERM, os.removexattr, f, name)
     assert _fake_flags(srv) == before
     assert os.getxattr(f, "user.imap.flags") == attrs
 

@@ -38,18 +38,6 @@ from fakeimap import FakeImapServer, Mailbox, Message, make_body  # noqa: E402
 pytestmark = pytest.mark.fuse
 
 
-def _fails(code, fn, *args):
-    """fn(*args) must fail with errno code."""
-    what = f"{fn.__name__}{args!r}"
-    try:
-        fn(*args)
-    except OSError as e:
-        assert e.errno == code, \
-            f"{what}: want {errno.errorcode[code]}, got {e!r}"
-    else:
-        pytest.fail(f"{what} succeeded; want {errno.errorcode[code]}")
-
-
 def _read(path):
     with open(path, "rb") as f:
         return f.read()
@@ -122,7 +110,7 @@ def test_unlink_expunges_that_message_only(env, option):
     assert not os.path.exists(f)
     assert sorted(os.listdir(env.path(part))) == \
         sorted(f"{u}.eml" for u in (deleted, other))
-    _fails(errno.ENOENT, os.unlink, f)
+    imapcheck.fails(errno.ENOENT, os.unlink, f)
     assert env.check.uids(name) == [deleted, other]
     # Gone for good: not moved to Trash.
     assert env.check.bodies(env.name("Trash")) == trash
@@ -145,7 +133,7 @@ def test_unlink_with_delete_trash_moves_to_trash(env):
     assert now[new.pop()] == body
     assert not os.path.exists(f)
     assert os.listdir(env.path(part)) == [f"{stays}.eml"]
-    _fails(errno.ENOENT, os.unlink, f)
+    imapcheck.fails(errno.ENOENT, os.unlink, f)
 
 
 def test_unlink_in_trash_expunges_for_good(env):
@@ -199,7 +187,7 @@ def test_move_to_another_mailbox(env, how):
     assert sorted(os.listdir(env.path(a))) == \
         sorted([f"{a1}.eml", f"{a2}.eml"])
     assert not os.path.exists(src)
-    _fails(errno.ENOENT, os.rename, src, env.file((b,), moved))
+    imapcheck.fails(errno.ENOENT, os.rename, src, env.file((b,), moved))
     assert env.check.uids(a_name) == [a1, a2]
     assert env.check.uids(b_name) == [b1, new]
 
@@ -208,9 +196,9 @@ def test_rename_within_a_mailbox_is_eperm(env):
     a, a_name, (u1, u2) = env.box("Same", "same-1", "same-2")
     env.mounted()
     before = env.check.snapshot()
-    _fails(errno.EPERM, os.rename, env.file((a,), u1),
+    imapcheck.fails(errno.EPERM, os.rename, env.file((a,), u1),
            os.path.join(env.path(a), "other.eml"))
-    _fails(errno.EPERM, os.rename, env.file((a,), u1), env.file((a,), u2))
+    imapcheck.fails(errno.EPERM, os.rename, env.file((a,), u1), env.file((a,), u2))
     assert env.check.snapshot() == before
     assert sorted(os.listdir(env.path(a))) == \
         sorted([f"{u1}.eml", f"{u2}.eml"])
@@ -440,7 +428,7 @@ def test_append_over_quota_fails_at_close(quota_env, tmp_path):
     view = memoryview(big)
     while view:
         view = view[os.write(fd, view):]
-    _fails(errno.EDQUOT, os.close, fd)
+    imapcheck.fails(errno.EDQUOT, os.close, fd)
     assert env.check.snapshot() == before
     assert env.check.uids(name) == uids
     assert sorted(n for n in os.listdir(d)
@@ -455,13 +443,13 @@ def test_opening_a_message_for_writing_is_eperm(env):
     env.mounted()
     f = env.file((part,), uid)
     before = env.check.snapshot()
-    _fails(errno.EPERM, os.open, f, os.O_WRONLY)
-    _fails(errno.EPERM, os.open, f, os.O_RDWR)
-    _fails(errno.EPERM, os.open, f, os.O_WRONLY | os.O_TRUNC)
-    _fails(errno.EPERM, open, f, "ab")
-    _fails(errno.EPERM, open, f, "r+b")
-    _fails(errno.EPERM, os.truncate, f, 0)
-    _fails(errno.EPERM, os.truncate, f, 10)
+    imapcheck.fails(errno.EPERM, os.open, f, os.O_WRONLY)
+    imapcheck.fails(errno.EPERM, os.open, f, os.O_RDWR)
+    imapcheck.fails(errno.EPERM, os.open, f, os.O_WRONLY | os.O_TRUNC)
+    imapcheck.fails(errno.EPERM, open, f, "ab")
+    imapcheck.fails(errno.EPERM, open, f, "r+b")
+    imapcheck.fails(errno.EPERM, os.truncate, f, 0)
+    imapcheck.fails(errno.EPERM, os.truncate, f, 10)
     assert env.check.snapshot() == before
     assert _read(f) == body
     assert os.stat(f).st_size == len(body)
