@@ -50,6 +50,15 @@ int fs_xattr_set(struct imapfs_fs *fs, struct fs_inode *inode,
 int fs_xattr_remove(struct imapfs_fs *fs, struct fs_inode *inode,
 		struct store_cancel *cancel, const char *name);
 
+/* Opening and reading (read.c); fs_answer_interrupted() answers, on
+ * fs->interrupted, an open that the kernel interrupted. */
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void fs_op_release(fuse_req_t req, fuse_ino_t ino,
+		struct fuse_file_info *fi);
+void fs_answer_interrupted(gpointer data, gpointer user_data);
+
 /* Changing things (write.c): the handlers, and what they share with the
  * rest of ops.c. */
 void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,

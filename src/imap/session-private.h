@@ -89,4 +89,22 @@ void session_forget_learnt(struct imap_session *session);
 void session_handle_code(struct imap_session *session,
 		const struct imap_response *response);
 
+/* The connection is gone: close it, and fail what waits for answers. */
+void session_kill(struct imap_session *session);
+
+/* Send cmd's parts under tag (session.c). */
+bool session_send(struct imap_session *session, const char *tag,
+		const struct imap_command *cmd, struct imap_result *result);
+
+/* result from a tagged response. */
+void session_result_from_tagged(const struct imap_response *r,
+		struct imap_result *result);
+
+/* Pipelining (session-pipeline.c): a tagged answer to a command sent
+ * earlier, handed to its callback (true), or not one (false); and every
+ * command still waiting told that its answer is lost. */
+bool session_complete_pending(struct imap_session *session,
+		const struct imap_response *r);
+void session_fail_pending(struct imap_session *session);
+
 #endif

@@ -57,8 +57,6 @@ static const struct imap_parser_callbacks session_parser_callbacks = {
 	.literal_end = session_literal_end,
 };
 
-static void session_fail_pending(struct imap_session *session);
-
 struct imap_session *session_new(const struct imap_session_config *cfg,
 		unsigned id, const struct imap_session_events *events)
 {
@@ -111,55 +109,11 @@ void session_set_result(struct imap_result *result,
 	va_end(ap);
 }
 
-struct session_pending {
-	char tag[16];
-	imap_session_done_fn *done;
-	void *ctx;
-};
-
-static void result_from_tagged(const struct imap_response *r,
-		struct imap_result *result);
-
-/* Every command still waiting for its answer has lost it. */
-static void session_fail_pending(struct imap_session *session)
-{
-	struct session_pending *p;
-
-	while ((p = g_queue_pop_head(&session->pending))) {
-		struct imap_result result;
-
-		session_set_result(&result, IMAP_RESULT_SESSION, NULL,
-				"connection lost before the answer came");
-		p->done(p->ctx, &result);
-		g_free(p);
-	}
-}
-
-static void session_kill(struct imap_session *session)
+void session_kill(struct imap_session *session)
 {
 	session->dead = true;
 	imap_transport_close(&session->transport);
 	session_fail_pending(session);
-}
-
-/* A tagged answer to a command sent earlier: true if it was one. */
-static bool session_complete_pending(struct imap_session *session,
-		const struct imap_response *r)
-{
-	for (GList *l = session->pending.head; l; l = l->next) {
-		struct session_pending *p = l->data;
-		struct imap_result result;
-
-		if (strcmp(p->tag, r->tag) != 0)
-			continue;
-		g_queue_delete_link(&session->pending, l);
-		session_handle_code(session, r);
-		result_from_tagged(r, &result);
-		p->done(p->ctx, &result);
-		g_free(p);
-		return true;
-	}
-	return false;
 }
 
 unsigned imap_session_id(const struct imap_session *session)
@@ -532,7 +486,7 @@ static bool session_wait(struct imap_session *session, const char *tag,
 	}
 }
 
-static void result_from_tagged(const struct imap_response *r,
+void session_result_from_tagged(const struct imap_response *r,
 		struct imap_result *result)
 {
 	enum imap_result_status status = IMAP_RESULT_BAD;
@@ -567,7 +521,7 @@ static bool literal_nonsync(const struct imap_session *session, size_t len)
 /* Send the command's parts, pausing for the server's go-ahead before each
  * synchronising literal.  Returns false with result set if the command
  * ended (rejected, or the connection failed) before it was all sent. */
-static bool session_send(struct imap_session *session, const char *tag,
+bool session_send(struct imap_session *session, const char *tag,
 		const struct imap_command *cmd, struct imap_result *result)
 {
 	size_t n = imap_command_part_count(cmd);
@@ -627,7 +581,7 @@ static bool session_send(struct imap_session *session, const char *tag,
 			if (!session_wait(session, tag, true, &r, result))
 				goto out;
 			if (r->kind == IMAP_RESPONSE_TAGGED) {
-				result_from_tagged(r, result);
+				session_result_from_tagged(r, result);
 				goto out;
 			}
 			if (part->kind == IMAP_PART_MESSAGE ?
@@ -677,7 +631,7 @@ bool imap_session_run(struct imap_session *session, struct imap_command *cmd,
 		if (r->kind == IMAP_RESPONSE_TAGGED) {
 			if (handlers && handlers->tagged)
 				handlers->tagged(handlers->ctx, r);
-			result_from_tagged(r, result);
+			session_result_from_tagged(r, result);
 			done = true;
 		} else {
 			char *reply = handlers->continuation(handlers->ctx,
@@ -707,102 +661,6 @@ out:
 	session->handlers = NULL;
 	imap_command_free(&cmd);
 	return result->status == IMAP_RESULT_OK;
-}
-
-/* Read until at most max sent commands wait for their answer. */
-static bool session_drain_to(struct imap_session *session, unsigned max,
-		struct imap_result *result)
-{
-	session_command_begin(session);
-	while (g_queue_get_length(&session->pending) > max) {
-		const struct imap_response *r =
-			session_read_response(session, result);
-
-		if (!r)
-			return false;	/* session_kill() answered them */
-		if (r->kind == IMAP_RESPONSE_UNTAGGED) {
-			session_handle_untagged(session, r);
-			continue;
-		}
-		if (r->kind == IMAP_RESPONSE_TAGGED &&
-				session_complete_pending(session, r))
-			continue;
-		session_set_result(result, IMAP_RESULT_SESSION, NULL,
-				"unexpected response while waiting for %u "
-				"answers", g_queue_get_length(
-					&session->pending));
-		session_kill(session);
-		return false;
-	}
-	session_set_result(result, IMAP_RESULT_OK, NULL, "drained");
-	return true;
-}
-
-bool imap_session_send(struct imap_session *session, struct imap_command *cmd,
-		imap_session_done_fn *done, void *ctx,
-		struct imap_result *result)
-{
-	struct session_pending *p;
-	char tag[16];
-
-	if (session->dead) {
-		session_set_result(result, IMAP_RESULT_SESSION, NULL,
-				"connection is closed");
-		imap_command_free(&cmd);
-		return false;
-	}
-	if (!session_drain_to(session, IMAP_SESSION_PIPELINE_MAX - 1,
-				result)) {
-		imap_command_free(&cmd);
-		return false;
-	}
-	g_snprintf(tag, sizeof(tag), "a%u", ++session->tag_counter);
-	session_command_begin(session);
-	if (!session_send(session, tag, cmd, result)) {
-		imap_command_free(&cmd);
-		return false;
-	}
-	imap_command_free(&cmd);
-	p = g_new0(struct session_pending, 1);
-	g_strlcpy(p->tag, tag, sizeof(p->tag));
-	p->done = done;
-	p->ctx = ctx;
-	g_queue_push_tail(&session->pending, p);
-	session_set_result(result, IMAP_RESULT_OK, NULL, "sent");
-	return true;
-}
-
-unsigned imap_session_pending(const struct imap_session *session)
-{
-	return g_queue_get_length((GQueue *)&session->pending);
-}
-
-bool imap_session_settle(struct imap_session *session, int budget_ms)
-{
-	gint64 end = g_get_monotonic_time() + (gint64)budget_ms * 1000;
-	struct imap_result result;
-
-	while (g_queue_get_length(&session->pending) > 0 && !session->dead) {
-		gint64 left = (end - g_get_monotonic_time()) / 1000;
-
-		/* Only what is there or comes in time; a response that has
-		 * begun is read to its end (bounded by the timeout). */
-		if (session->input_start >= session->input_end &&
-				!imap_transport_wait_readable(
-					session->transport,
-					(int)MAX(left, 0)))
-			break;
-		if (!session_drain_to(session, g_queue_get_length(
-					&session->pending) - 1, &result))
-			break;
-	}
-	return g_queue_get_length(&session->pending) == 0;
-}
-
-bool imap_session_drain(struct imap_session *session,
-		struct imap_result *result)
-{
-	return session_drain_to(session, 0, result);
 }
 
 bool imap_session_select(struct imap_session *session, const char *mailbox,
