@@ -86,10 +86,10 @@ void fs_fill_entry(struct imapfs_fs *fs, struct fs_inode *inode,
 double fs_fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
 		struct stat *st);
 /* A message in a directory by file name ("4711.eml") or by a name given
- * (fs/staged.h): 0, ENOENT, ENOTDIR. */
+ * (fs/staged.h; then *by_alias_r): 0, ENOENT, ENOTDIR. */
 int fs_dir_message(struct imapfs_fs *fs, struct fs_inode *dir,
 		const char *name, struct store_mailbox **mailbox_r,
-		uint32_t *uidvalidity_r, uint32_t *uid_r);
+		uint32_t *uidvalidity_r, uint32_t *uid_r, bool *by_alias_r);
 int fs_reply_errno(int errnum);
 
 #endif

@@ -234,74 +234,89 @@ int fs_reply_errno(int errnum)
 
 /* --- lookup and attributes ------------------------------------------------- */
 
-/* A message's name: its UID's file name, or one given to it (an alias
- * keeps a name a program chose for a new or moved message, staged.h). */
-static bool message_name(struct imapfs_fs *fs, struct fs_inode *dir,
-		struct store_mailbox *mb, const char *name,
-		struct store_mailbox **mb_r, uint32_t *uid_r)
+/*
+ * The message a name in a mailbox directory means: the UID it names
+ * ("4711.eml"), when the mailbox has that UID; else the message a
+ * program gave the name to (an alias, staged.h).  A real message always
+ * wins, and an alias may even look like a UID's name: a UID that the
+ * mailbox does not have now is below UIDNEXT or will be given to another
+ * message, which then takes the name back.  0 and *msg (clear it), or an
+ * errno.
+ */
+static int find_message(struct imapfs_fs *fs, struct fs_inode *dir,
+		const char *name, struct store_cancel *cancel,
+		struct store_mailbox **mb_r, struct store_message *msg,
+		bool *by_alias_r)
 {
-	*mb_r = mb;
-	if (names_parse_message_file(name, uid_r))
-		return true;
-	return fs_alias_get(fs->aliases, dir->node, name, mb_r, uid_r) &&
-		*uid_r != 0;
+	int refresh_s = store_account_config(fs->account)->refresh_s;
+	struct store_mailbox *mb;
+	uint32_t uid;
+	int errnum = dir_mailbox(fs, dir, &mb);
+
+	*by_alias_r = false;
+	if (errnum)
+		return errnum;
+	if (!mb)
+		return ENOENT;
+	if (names_parse_message_file(name, &uid)) {
+		errnum = store_mailbox_ensure_listed(mb, refresh_s, cancel);
+		if (errnum)
+			return errnum;
+		if (store_mailbox_message(mb, uid, msg) == 0) {
+			*mb_r = mb;
+			return 0;
+		}
+	}
+	if (!fs_alias_get(fs->aliases, dir->node, name, mb_r, &uid) ||
+			uid == 0)
+		return ENOENT;
+	errnum = store_mailbox_ensure_listed(*mb_r, refresh_s, cancel);
+	if (errnum)
+		return errnum;
+	errnum = store_mailbox_message(*mb_r, uid, msg);
+	*by_alias_r = errnum == 0;
+	return errnum;
 }
 
 static int do_lookup(struct imapfs_fs *fs, struct fs_inode *dir,
 		const char *name, struct store_cancel *cancel,
 		struct fuse_entry_param *e)
 {
-	struct store_mailbox *mb, *msg_mb;
+	struct store_mailbox *msg_mb;
 	struct store_node *child;
 	struct store_message msg;
-	uint32_t uid;
-	int errnum = dir_mailbox(fs, dir, &mb);
+	bool by_alias;
+	int errnum;
 
-	if (errnum)
-		return errnum;
-	if (mb && message_name(fs, dir, mb, name, &msg_mb, &uid)) {
-		const struct store_account_config *cfg =
-			store_account_config(fs->account);
-
-		errnum = store_mailbox_ensure_listed(msg_mb, cfg->refresh_s,
-				cancel);
-		if (errnum)
-			return errnum;
-		errnum = store_mailbox_message(msg_mb, uid, &msg);
-		if (errnum)
-			return errnum;
-		fs_fill_entry(fs, ref_message(fs, msg_mb, msg.uidvalidity,
-					&msg.entry), e);
-		store_message_clear(&msg);
+	if (dir->kind != FS_INODE_DIR)
+		return ENOTDIR;
+	child = store_node_child(fs->account, dir->node, name);
+	if (child) {
+		fs_fill_entry(fs, fs_inodes_ref_dir(fs->inodes, child), e);
 		return 0;
 	}
-	child = store_node_child(fs->account, dir->node, name);
-	if (!child)
-		return ENOENT;
-	fs_fill_entry(fs, fs_inodes_ref_dir(fs->inodes, child), e);
+	errnum = find_message(fs, dir, name, cancel, &msg_mb, &msg,
+			&by_alias);
+	if (errnum)
+		return errnum;
+	fs_fill_entry(fs, ref_message(fs, msg_mb, msg.uidvalidity,
+				&msg.entry), e);
+	store_message_clear(&msg);
 	return 0;
 }
 
 int fs_dir_message(struct imapfs_fs *fs, struct fs_inode *dir,
 		const char *name, struct store_mailbox **mailbox_r,
-		uint32_t *uidvalidity_r, uint32_t *uid_r)
+		uint32_t *uidvalidity_r, uint32_t *uid_r, bool *by_alias_r)
 {
-	struct store_mailbox *mb;
 	struct store_message msg;
-	int errnum = dir_mailbox(fs, dir, &mb);
+	int errnum = find_message(fs, dir, name, NULL, mailbox_r, &msg,
+			by_alias_r);
 
 	if (errnum)
 		return errnum;
-	if (!mb || !message_name(fs, dir, mb, name, mailbox_r, uid_r))
-		return ENOENT;
-	errnum = store_mailbox_ensure_listed(*mailbox_r,
-			store_account_config(fs->account)->refresh_s, NULL);
-	if (errnum)
-		return errnum;
-	errnum = store_mailbox_message(*mailbox_r, *uid_r, &msg);
-	if (errnum)
-		return errnum;
 	*uidvalidity_r = msg.uidvalidity;
+	*uid_r = msg.entry.uid;
 	store_message_clear(&msg);
 	return 0;
 }

@@ -100,11 +100,14 @@ void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs_inode *dir = req_dir(req, parent);
 	struct store_mailbox *mb;
 	uint32_t uidvalidity, uid;
+	bool by_alias;
 	int errnum;
 
 	if (!dir)
 		return;
-	errnum = fs_dir_message(fs, dir, name, &mb, &uidvalidity, &uid);
+	/* A name given is the message it was given to: that one goes. */
+	errnum = fs_dir_message(fs, dir, name, &mb, &uidvalidity, &uid,
+			&by_alias);
 	if (errnum == ENOENT && store_node_child(fs->account, dir->node,
 				name))
 		errnum = EISDIR;
@@ -132,7 +135,9 @@ static int rename_message(struct imapfs_fs *fs, struct fs_inode *dir,
 {
 	struct store_mailbox *mb, *dest;
 	uint32_t uidvalidity, uid, new_uid;
-	int errnum = fs_dir_message(fs, dir, name, &mb, &uidvalidity, &uid);
+	bool by_alias;
+	int errnum = fs_dir_message(fs, dir, name, &mb, &uidvalidity, &uid,
+			&by_alias);
 
 	if (errnum)
 		return errnum;
@@ -140,12 +145,17 @@ static int rename_message(struct imapfs_fs *fs, struct fs_inode *dir,
 	if (!dest)
 		return EPERM;	/* \Noselect: holds no messages */
 	if (dest == mb) {
-		uint32_t named;
+		struct store_mailbox *other;
+		uint32_t other_validity, other_uid;
+		bool other_alias;
 
-		/* A name given (rsync's temporary one) may become another;
-		 * a message's own name is its UID and cannot change. */
-		if (names_parse_message_file(name, &named) ||
-				names_parse_message_file(newname, &named))
+		/* A name given (rsync's temporary one) may become another,
+		 * unless that one is a message's own; a message's own name
+		 * is its UID and cannot change. */
+		if (!by_alias || (fs_dir_message(fs, newdir, newname, &other,
+						&other_validity, &other_uid,
+						&other_alias) == 0 &&
+					!other_alias))
 			return EPERM;
 		fs_alias_set(fs->aliases, newdir->node, newname, mb, uid);
 		fs_alias_remove(fs->aliases, dir->node, name);
@@ -182,10 +192,11 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (flags & RENAME_NOREPLACE) {
 		struct store_mailbox *mb;
 		uint32_t uidvalidity, uid;
+		bool by_alias;
 
 		if (store_node_child(fs->account, newdir->node, newname) ||
 				fs_dir_message(fs, newdir, newname, &mb,
-					&uidvalidity, &uid) == 0) {
+					&uidvalidity, &uid, &by_alias) == 0) {
 			fuse_reply_err(req, EEXIST);
 			return;
 		}
@@ -214,7 +225,6 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fs_inode *inode;
 	struct file_handle *fh;
 	struct fuse_entry_param e;
-	uint32_t uid;
 
 	(void)mode;
 	if (!dir)
@@ -222,12 +232,6 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	mb = store_node_mailbox(fs->account, dir->node);
 	if (!mb) {
 		fuse_reply_err(req, EPERM);	/* no messages here */
-		return;
-	}
-	if (names_parse_message_file(name, &uid)) {
-		/* That name will be a message the server numbers, which
-		 * this one would not be. */
-		fuse_reply_err(req, EPERM);
 		return;
 	}
 	staged = fs_staged_new(store_account_config(fs->account)->cache_dir,
