@@ -84,9 +84,11 @@ struct body_fetch {
 	bool open;		/* the sink has a body begun */
 };
 
+/* "BODY[]", or "BODY[]<0>" for the start of one. */
 static bool is_body_key(const char *key)
 {
-	return key && strcmp(key, "BODY[]") == 0;
+	return key && (g_ascii_strcasecmp(key, "BODY[]") == 0 ||
+			g_ascii_strcasecmp(key, "BODY[]<0>") == 0);
 }
 
 static void body_drop(struct body_fetch *f)
@@ -149,7 +151,7 @@ static bool body_untagged(void *ctx, const struct imap_response *r)
 		if (imap_arg_atom_equals(&items[i], "UID"))
 			imap_arg_get_uint32(&items[i + 1], &uid);
 		else if (imap_arg_get_atom(&items[i], &key) &&
-				g_ascii_strcasecmp(key, "BODY[]") == 0)
+				is_body_key(key))
 			body = &items[i + 1];
 	}
 	if (uid == f->uid)
@@ -187,8 +189,8 @@ static bool body_untagged(void *ctx, const struct imap_response *r)
 	return false;
 }
 
-bool imap_fetch_body(struct imap_session *session, uint32_t uid,
-		const struct imap_body_sink *sink,
+static bool fetch_body(struct imap_session *session, uint32_t uid,
+		uint32_t max_len, const struct imap_body_sink *sink,
 		struct imap_body_outcome *outcome, struct imap_result *result)
 {
 	struct body_fetch f = { uid, sink, outcome, false };
@@ -202,13 +204,30 @@ bool imap_fetch_body(struct imap_session *session, uint32_t uid,
 	bool ok;
 
 	memset(outcome, 0, sizeof(*outcome));
-	ok = imap_session_run(session, imap_command_new(
+	ok = imap_session_run(session, max_len ? imap_command_new(
+				"UID FETCH %u (UID BODY.PEEK[]<0.%u>)", uid,
+				max_len) : imap_command_new(
 				"UID FETCH %u (UID BODY.PEEK[])", uid), &h,
 			result);
 	/* A body begun in a response that never ended (the connection
 	 * broke) is not kept. */
 	body_drop(&f);
 	return ok;
+}
+
+bool imap_fetch_body(struct imap_session *session, uint32_t uid,
+		const struct imap_body_sink *sink,
+		struct imap_body_outcome *outcome, struct imap_result *result)
+{
+	return fetch_body(session, uid, 0, sink, outcome, result);
+}
+
+bool imap_fetch_body_start(struct imap_session *session, uint32_t uid,
+		uint32_t max_len, const struct imap_body_sink *sink,
+		struct imap_body_outcome *outcome, struct imap_result *result)
+{
+	return fetch_body(session, uid, max_len ? max_len : 1, sink, outcome,
+			result);
 }
 
 bool imap_noop(struct imap_session *session, struct imap_result *result)

@@ -70,6 +70,12 @@ bool imap_fetch_body(struct imap_session *session, uint32_t uid,
 		const struct imap_body_sink *sink,
 		struct imap_body_outcome *outcome, struct imap_result *result);
 
+/* The same for the first max_len bytes only (BODY.PEEK[]<0.max_len>):
+ * enough of a message for its header. */
+bool imap_fetch_body_start(struct imap_session *session, uint32_t uid,
+		uint32_t max_len, const struct imap_body_sink *sink,
+		struct imap_body_outcome *outcome, struct imap_result *result);
+
 /* NOOP: lets the server tell what changed (RFC 3501 §6.1.2). */
 bool imap_noop(struct imap_session *session, struct imap_result *result);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "imap/fetchops.h"
 #include "imap/pool.h"
 #include "log.h"
 #include "store/mailbox-private.h"
@@ -169,6 +170,83 @@ int store_mailbox_remove(struct store_mailbox *mb, uint32_t uidvalidity,
 	return errnum;
 }
 
+/* --- finding a message again ------------------------------------------ */
+
+/* How much of a message is read for its Message-ID: its header, in
+ * practice. */
+#define HEADER_PREFIX (16 * 1024)
+
+/* The Message-ID in the header at the start of a message (RFC 5322
+ * §3.6.4), or NULL: what identifies it on the server when an APPEND's or
+ * a COPY's answer was lost. */
+static char *message_id(const char *buf, size_t len)
+{
+	char *text = g_strndup(buf, len);
+	char *line, *end, *id = NULL;
+
+	for (line = text; *line && *line != '\r' && *line != '\n';) {
+		end = strchr(line, '\n');
+		if (g_ascii_strncasecmp(line, "Message-ID:", 11) == 0) {
+			char *lt = strchr(line + 11, '<');
+			char *gt = lt ? strchr(lt, '>') : NULL;
+
+			if (gt && (!end || gt < end) && gt - lt < 990)
+				id = g_strndup(lt, (gsize)(gt - lt + 1));
+			break;
+		}
+		if (!end)
+			break;
+		line = end + 1;
+	}
+	g_free(text);
+	return id;
+}
+
+static char *file_message_id(int fd)
+{
+	char buf[HEADER_PREFIX];
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
+
+	return n > 0 ? message_id(buf, (size_t)n) : NULL;
+}
+
+/* The start of a message on the server, into a string (imap_body_sink). */
+static bool prefix_begin(void *ctx, uint64_t size)
+{
+	g_string_truncate(ctx, 0);
+	return size <= HEADER_PREFIX;
+}
+
+static void prefix_data(void *ctx, const void *data, size_t len)
+{
+	g_string_append_len(ctx, data, (gssize)len);
+}
+
+static bool prefix_end(void *ctx, bool keep)
+{
+	if (!keep)
+		g_string_truncate(ctx, 0);
+	return keep;
+}
+
+/* The Message-ID of a message of the selected mailbox, or NULL. */
+static char *server_message_id(struct imap_session *session, uint32_t uid)
+{
+	GString *start = g_string_new(NULL);
+	const struct imap_body_sink sink = {
+		prefix_begin, prefix_data, prefix_end, start,
+	};
+	struct imap_body_outcome outcome;
+	struct imap_result result;
+	char *id = NULL;
+
+	if (imap_fetch_body_start(session, uid, HEADER_PREFIX, &sink,
+				&outcome, &result) && outcome.kept)
+		id = message_id(start->str, start->len);
+	g_string_free(start, TRUE);
+	return id;
+}
+
 /* --- moving --------------------------------------------------------------- */
 
 /* UID MOVE (RFC 6851).  The answer lost: moved if the source no longer
@@ -216,42 +294,84 @@ static int move_native(struct store_mailbox *mb, uint32_t uidvalidity,
 	return imap_result_errno(&result);
 }
 
-/* UID COPY, then \Deleted and UID EXPUNGE of the original, which is
+static int append_landed(struct store_mailbox *mb, uint32_t uidnext,
+		const char *id, uint32_t *uid_r);
+
+/*
+ * UID COPY, then \Deleted and UID EXPUNGE of the original, which is
  * touched only once the copy is known to be made: the message is never
- * absent from both mailboxes. */
+ * absent from both mailboxes.  A COPY whose answer was lost is looked for
+ * in dest by Message-ID among the UIDs from dest's UIDNEXT before it, and
+ * sent again only if it is not there; without a Message-ID, EIO with the
+ * original untouched.
+ */
 static int move_emulated(struct store_mailbox *mb, uint32_t uidvalidity,
 		uint32_t uid, struct store_mailbox *dest, uint32_t *new_uid_r)
 {
 	struct imap_pool *pool = store_account_pool(mb->account);
-	struct imap_session *session;
-	struct imap_copyuid copyuid;
 	struct imap_result result;
-	int errnum = message_session(mb, uidvalidity, "move from", &session);
-	bool ok;
+	char *id = NULL;
+	int errnum = 0;
 
-	if (errnum)
-		return errnum;
-	if (!(imap_session_capabilities(session) & IMAP_CAP_UIDPLUS)) {
-		log_warning("cannot move from %s: the server has neither MOVE "
-				"nor UIDPLUS", mb->raw_name);
+	*new_uid_r = 0;
+	for (int attempt = 0;; attempt++) {
+		struct imap_mailbox_status status;
+		struct imap_session *session;
+		struct imap_copyuid copyuid;
+		bool ok;
+
+		errnum = message_session(mb, uidvalidity, "move from",
+				&session);
+		if (errnum)
+			goto out;
+		if (!(imap_session_capabilities(session) & IMAP_CAP_UIDPLUS)) {
+			log_warning("cannot move from %s: the server has "
+					"neither MOVE nor UIDPLUS",
+					mb->raw_name);
+			imap_pool_release(pool, session);
+			errnum = EPERM;
+			goto out;
+		}
+		if (!id)
+			id = server_message_id(session, uid);
+		if (!imap_status(session, dest->raw_name, &status, &result)) {
+			imap_pool_release(pool, session);
+			errnum = imap_result_errno(&result);
+			goto out;
+		}
+		imap_copyuid_init(&copyuid);
+		ok = imap_uid_copy(session, &uid, 1, dest->raw_name, false,
+				&copyuid, &result);
 		imap_pool_release(pool, session);
-		return EPERM;
+		if (ok)
+			*new_uid_r = imap_copyuid_lookup(&copyuid, uid);
+		imap_copyuid_clear(&copyuid);
+		if (ok)
+			break;
+		if (result.status != IMAP_RESULT_SESSION || attempt > 0) {
+			log_warning("cannot copy UID %u of %s to %s: %s", uid,
+					mb->raw_name, dest->raw_name,
+					result.text);
+			errnum = imap_result_errno(&result);
+			goto out;
+		}
+		log_info("connection lost while copying UID %u of %s; "
+				"checking whether the copy was made", uid,
+				mb->raw_name);
+		int landed = append_landed(dest, status.uidnext, id,
+				new_uid_r);
+
+		if (landed > 0)
+			break;
+		if (landed < 0) {
+			errnum = -landed;
+			goto out;
+		}
 	}
-	imap_copyuid_init(&copyuid);
-	ok = imap_uid_copy(session, &uid, 1, dest->raw_name, false, &copyuid,
-			&result);
-	imap_pool_release(pool, session);
-	*new_uid_r = ok ? imap_copyuid_lookup(&copyuid, uid) : 0;
-	imap_copyuid_clear(&copyuid);
-	if (!ok) {
-		/* A lost answer to a COPY leaves a copy or not: either way
-		 * the original is still there, so nothing is lost, and
-		 * nothing is removed. */
-		log_warning("cannot copy UID %u of %s to %s: %s", uid,
-				mb->raw_name, dest->raw_name, result.text);
-		return imap_result_errno(&result);
-	}
-	return expunge_one(mb, uidvalidity, uid);
+	errnum = expunge_one(mb, uidvalidity, uid);
+out:
+	g_free(id);
+	return errnum;
 }
 
 int store_mailbox_move(struct store_mailbox *mb, uint32_t uidvalidity,
@@ -280,35 +400,6 @@ int store_mailbox_move(struct store_mailbox *mb, uint32_t uidvalidity,
 }
 
 /* --- appending ------------------------------------------------------------ */
-
-/* The Message-ID of the message in fd, from its header (RFC 5322 §3.6.4),
- * or NULL: what identifies it on the server when an APPEND's answer was
- * lost. */
-static char *message_id(int fd)
-{
-	char buf[16 * 1024];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	char *line, *end, *id = NULL;
-
-	if (n <= 0)
-		return NULL;
-	buf[n] = '\0';
-	for (line = buf; *line && *line != '\r' && *line != '\n';) {
-		end = strchr(line, '\n');
-		if (g_ascii_strncasecmp(line, "Message-ID:", 11) == 0) {
-			char *lt = strchr(line + 11, '<');
-			char *gt = lt ? strchr(lt, '>') : NULL;
-
-			if (gt && (!end || gt < end) && gt - lt < 990)
-				id = g_strndup(lt, (gsize)(gt - lt + 1));
-			break;
-		}
-		if (!end)
-			break;
-		line = end + 1;
-	}
-	return id;
-}
 
 /*
  * After a lost answer: whether the message arrived, by its Message-ID
@@ -341,9 +432,15 @@ static int append_landed(struct store_mailbox *mb, uint32_t uidnext,
 	found = g_array_new(FALSE, FALSE, sizeof(uint32_t));
 	if (imap_uid_search_header(session, uidnext, "Message-ID", id, found,
 				&result)) {
-		landed = found->len > 0;
-		if (landed)
-			*uid_r = g_array_index(found, uint32_t, 0);
+		/* "n:*" also names the last message when all are below n
+		 * (RFC 3501 §9): only the new ones count. */
+		landed = 0;
+		for (guint i = 0; i < found->len && !landed; i++) {
+			if (g_array_index(found, uint32_t, i) >= uidnext) {
+				*uid_r = g_array_index(found, uint32_t, i);
+				landed = 1;
+			}
+		}
 	} else {
 		landed = -imap_result_errno(&result);
 	}
@@ -357,7 +454,7 @@ int store_mailbox_append(struct store_mailbox *mb, int fd,
 {
 	struct imap_pool *pool = store_account_pool(mb->account);
 	struct imap_result result;
-	char *id = message_id(fd);
+	char *id = file_message_id(fd);
 	int errnum = 0;
 
 	*uid_r = 0;

@@ -125,6 +125,16 @@ def _as_message(m):
     raise TypeError("not a message: %r" % (m,))
 
 
+def _header_has(body, name, want):
+    """Whether the header field name (lower case) of body holds want."""
+    head = body.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    for line in head.splitlines():
+        key, sep, value = line.partition(b":")
+        if sep and key.strip().lower() == name and want in value.lower():
+            return True
+    return False
+
+
 def make_body(uid, size=None, subject=None):
     """An RFC 5322 message with CRLF line ends whose bytes differ per UID,
     padded to exactly `size` bytes when given."""
@@ -280,6 +290,9 @@ class Scenario:
     drop_on: object = None          # When: close the connection ...
     drop_after_bytes: Optional[int] = None  # ... after k bytes of BODY[]
     bye_on: object = None           # When: "* BYE" instead of an answer
+    # When: carry the command out, then close the connection instead of
+    # sending its tagged answer (the client cannot know it was done).
+    drop_after_on: object = None
     malformed: object = ()          # Malformed, or a list of them
     no_starttls: bool = False       # do not offer (or accept) STARTTLS
     starttls_injection: object = False  # True or bytes: plaintext after
@@ -311,7 +324,7 @@ class Scenario:
     select_exists: Optional[int] = None
 
     def __setattr__(self, name, value):
-        if name in ("hang_on", "drop_on", "bye_on"):
+        if name in ("hang_on", "drop_on", "bye_on", "drop_after_on"):
             value = _as_when(value)
         elif name == "malformed":
             if value is None:
@@ -771,6 +784,7 @@ class _Connection:
         self.selected = None        # mailbox name
         self.read_only = False
         self.drop_armed = None      # bytes of BODY[] to send before closing
+        self.drop_before_tagged = False  # Scenario.drop_after_on fired
 
     # -- socket level ----------------------------------------------------
 
@@ -864,7 +878,7 @@ class _Connection:
         self.send(b"* " + data + b"\r\n")
 
     def tagged(self, tag, text):
-        if self.drop_armed is not None:
+        if self.drop_armed is not None or self.drop_before_tagged:
             raise _Drop()
         self.extras()
         self.send(tag.encode() + b" " + text.encode() + b"\r\n")
@@ -1012,6 +1026,8 @@ class _Connection:
             if sc.drop_after_bytes is None:
                 raise _Drop()
             self.drop_armed = sc.drop_after_bytes
+        if sc.drop_after_on is not None and sc.drop_after_on.fire(info):
+            self.drop_before_tagged = True
         if sc.bye_on is not None and sc.bye_on.fire(info):
             self.send(b"* BYE Server shutting down.\r\n")
             raise _Drop()
@@ -1372,7 +1388,9 @@ class _Connection:
         return box
 
     def _search(self, tag, args, by_uid):
-        """Only ALL, a sequence set and UID set: enough to list."""
+        """ALL, a sequence set, UID set and HEADER name value (a
+        case-insensitive substring of that header field): enough to list
+        and to find a message by Message-ID."""
         box = self._selected_box(tag)
         if box is None:
             return
@@ -1385,6 +1403,16 @@ class _Connection:
                 raise ParseError("unsupported SEARCH criteria")
             if a.upper() == "ALL":
                 i += 1
+                continue
+            if a.upper() == "HEADER":
+                if i + 2 >= len(args) or isinstance(args[i + 1], list) \
+                        or isinstance(args[i + 2], list):
+                    raise ParseError("HEADER needs a name and a value")
+                field_name = str(args[i + 1]).lower().encode()
+                want = str(args[i + 2]).lower().encode()
+                hits = [m for m in hits
+                        if _header_has(m.body, field_name, want)]
+                i += 3
                 continue
             uid_set = a.upper() == "UID"
             if uid_set:

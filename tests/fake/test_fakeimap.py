@@ -1134,3 +1134,21 @@ def test_copyuid_names_both_sets():
         r.send(b"m UID MOVE 3 Sent\r\n")
         assert r.until("m") == ([b"* OK [COPYUID 99 3 8] Moved UIDs.",
                                  b"* 3 EXPUNGE"], b"m OK Move completed.")
+
+
+def test_search_header_and_drop_after():
+    srv_boxes = mailboxes()
+    with FakeImapServer(srv_boxes) as srv:
+        m = login(srv)
+        m.select("INBOX")
+        typ, data = m.uid("SEARCH", "UID", "1:*", "HEADER", "Message-ID",
+                          '"<2@fakeimap.example>"')
+        assert typ == "OK" and data == [b"2"]
+        typ, data = m.uid("SEARCH", "HEADER", "Subject", '"nothing"')
+        assert data == [b""]
+        # drop_after_on: the command is carried out, its answer never
+        # comes.
+        srv.scenario.drop_after_on = When(command="UID STORE", times=1)
+        with pytest.raises((imaplib.IMAP4.abort, OSError)):
+            m.uid("STORE", "1", "+FLAGS", "(\\Flagged)")
+        assert "\\Flagged" in srv.mailboxes["INBOX"].by_uid(1).flags

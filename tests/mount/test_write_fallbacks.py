@@ -18,7 +18,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "fake"))
 
 from fakeimap import (DEFAULT_CAPABILITIES, FakeImapServer, Mailbox,  # noqa
-                      Message, make_body)
+                      Message, When, make_body)
 
 WITHOUT_UIDPLUS = tuple(c for c in DEFAULT_CAPABILITIES if c != "UIDPLUS")
 WITH_MOVE = DEFAULT_CAPABILITIES + ("MOVE",)
@@ -131,3 +131,27 @@ def test_append_to_a_mailbox_gone_is_enoent(fake):
     os.write(fd, b"Subject: x\r\n\r\nbody\r\n")
     imapcheck.fails(errno.ENOENT, os.close, fd)
     assert "Archive" not in srv.mailboxes
+
+
+@pytest.mark.parametrize("fake", [(DEFAULT_CAPABILITIES, ())],
+                         indirect=True)
+@pytest.mark.parametrize("cut", ["after", "before"])
+def test_mv_without_move_when_the_copy_answer_is_lost(fake, cut):
+    """The connection breaks after the server made the copy (or before it
+    got the COPY): imapfs looks in the destination by Message-ID before it
+    copies again, so there is exactly one copy, and only then expunges."""
+    srv, mnt = fake
+    os.listdir(mnt / "INBOX")
+    os.listdir(mnt / "Archive")
+    when = When(command="UID COPY", times=1)
+    if cut == "after":
+        srv.scenario.drop_after_on = when
+    else:
+        srv.scenario.drop_on = when
+    os.rename(mnt / "INBOX" / "1.eml", mnt / "Archive" / "1.eml")
+    assert when.fired == 1
+    archive = srv.mailboxes["Archive"].messages
+    assert [m.body for m in archive] == [make_body(1)]
+    assert [m.uid for m in srv.mailboxes["INBOX"].messages] == [2, 3]
+    assert "EXPUNGE" not in srv.command_names()
+    assert os.listdir(mnt / "Archive") == [f"{archive[0].uid}.eml"]
