@@ -71,6 +71,9 @@ static void open_reply(struct open_request *o, int errnum,
 	} else {
 		o->fi.keep_cache = 1;
 	}
+	/* Nothing to do at close (flush is for new files, write.c): the
+	 * kernel need not ask, once per close of every message read. */
+	o->fi.noflush = 1;
 	if (fuse_reply_open(o->req, &o->fi) == -ENOENT) {
 		close(fh->body.fd);
 		g_free(fh);
