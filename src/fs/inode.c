@@ -12,61 +12,113 @@ struct fs_inodes {
 	struct fs_inode *root;
 };
 
-/* FNV-1a, 64 bits: fixed forever, because inode numbers must not change
- * from one version of imapfs to the next. */
-uint64_t fs_inode_hash(const char *key, size_t len)
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+
+static uint64_t fnv_update(uint64_t h, const void *data, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	const unsigned char *p = data;
 
 	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)key[i];
+		h ^= p[i];
 		h *= 0x100000001b3ULL;
 	}
 	return h;
 }
 
-static char *dir_key(const struct store_node *node)
+/* FNV-1a, 64 bits: fixed forever, because inode numbers must not change
+ * from one version of imapfs to the next. */
+uint64_t fs_inode_hash(const char *key, size_t len)
 {
-	return g_strconcat("d:", node->raw_name, NULL);
+	return fnv_update(FNV_OFFSET, key, len);
 }
 
-/* The length prefix makes the key unambiguous whatever bytes the mailbox
- * name holds. */
-static char *message_key(struct store_mailbox *mailbox, uint32_t uidvalidity,
-		uint32_t uid)
+/*
+ * An object's number comes from the hash of a key that names it: "d:" and
+ * the mailbox's server name for a directory, "m:LEN:NAME:UIDVALIDITY:UID"
+ * for a message (the length makes it unambiguous whatever bytes the name
+ * holds).  The key is hashed as it is written, never built: a message
+ * looked up costs no string.
+ */
+static uint64_t dir_hash(const char *raw_name)
 {
-	return g_strdup_printf("m:%zu:%s:%u:%u",
-			strlen(store_mailbox_name(mailbox)),
-			store_mailbox_name(mailbox), uidvalidity, uid);
+	return fnv_update(fs_inode_hash("d:", 2), raw_name, strlen(raw_name));
+}
+
+static uint64_t message_hash(struct store_mailbox *mailbox,
+		uint32_t uidvalidity, uint32_t uid)
+{
+	const char *name = store_mailbox_name(mailbox);
+	size_t len = strlen(name);
+	char part[48];
+	int n = g_snprintf(part, sizeof(part), "m:%zu:", len);
+	uint64_t h = fnv_update(FNV_OFFSET, part, (size_t)n);
+
+	h = fnv_update(h, name, len);
+	n = g_snprintf(part, sizeof(part), ":%u:%u", uidvalidity, uid);
+	return fnv_update(h, part, (size_t)n);
 }
 
 /* 0 is "no inode" and 1 the root. */
-static uint64_t first_number(const char *key, size_t len)
+static uint64_t number_of(uint64_t hash)
 {
-	uint64_t ino = fs_inode_hash(key, len);
-
-	return ino <= FUSE_ROOT_ID ? ino + 2 : ino;
+	return hash <= FUSE_ROOT_ID ? hash + 2 : hash;
 }
 
-static uint64_t key_number(char *key)
+static uint64_t identity_hash(const struct fs_inode *inode)
 {
-	uint64_t ino = first_number(key, strlen(key));
-
-	g_free(key);
-	return ino;
+	switch (inode->kind) {
+	case FS_INODE_DIR:
+		return dir_hash(inode->node->raw_name);
+	case FS_INODE_MESSAGE:
+		return message_hash(inode->mailbox, inode->uidvalidity,
+				inode->uid);
+	case FS_INODE_STAGED:
+		break;
+	}
+	return fnv_update(fs_inode_hash("s:", 2), &inode->serial,
+			sizeof(inode->serial));
 }
 
 uint64_t fs_inode_dir_number(const struct store_node *node)
 {
 	if (!node->raw_name)
 		return FUSE_ROOT_ID;
-	return key_number(dir_key(node));
+	return number_of(dir_hash(node->raw_name));
 }
 
 uint64_t fs_inode_message_number(struct store_mailbox *mailbox,
 		uint32_t uidvalidity, uint32_t uid)
 {
-	return key_number(message_key(mailbox, uidvalidity, uid));
+	return number_of(message_hash(mailbox, uidvalidity, uid));
+}
+
+/* The identity table: an inode is its own key, by what it names. */
+static guint identity_table_hash(gconstpointer p)
+{
+	const struct fs_inode *inode = p;
+
+	return (guint)(inode->identity ^ (inode->identity >> 32));
+}
+
+static gboolean identity_equal(gconstpointer pa, gconstpointer pb)
+{
+	const struct fs_inode *a = pa, *b = pb;
+
+	if (a->kind != b->kind || a->identity != b->identity)
+		return FALSE;
+	switch (a->kind) {
+	case FS_INODE_DIR:
+		if (!a->node->raw_name || !b->node->raw_name)
+			return a->node->raw_name == b->node->raw_name;
+		return strcmp(a->node->raw_name, b->node->raw_name) == 0;
+	case FS_INODE_MESSAGE:
+		return a->uidvalidity == b->uidvalidity && a->uid == b->uid &&
+			strcmp(store_mailbox_name(a->mailbox),
+				store_mailbox_name(b->mailbox)) == 0;
+	case FS_INODE_STAGED:
+		return a->serial == b->serial;
+	}
+	return FALSE;
 }
 
 static guint ino_hash(gconstpointer p)
@@ -87,8 +139,6 @@ static void inode_free(gpointer p)
 
 	if (inode->staged)
 		fs_staged_free(inode->staged);
-
-	g_free(inode->key);
 	g_free(inode);
 }
 
@@ -99,15 +149,16 @@ struct fs_inodes *fs_inodes_new(struct store_node *root)
 	g_mutex_init(&inodes->lock);
 	inodes->by_ino = g_hash_table_new_full(ino_hash, ino_equal, NULL,
 			inode_free);
-	inodes->by_key = g_hash_table_new(g_str_hash, g_str_equal);
+	inodes->by_key = g_hash_table_new(identity_table_hash,
+			identity_equal);
 	inodes->root = g_new0(struct fs_inode, 1);
 	inodes->root->ino = FUSE_ROOT_ID;
 	inodes->root->kind = FS_INODE_DIR;
 	inodes->root->node = root;
-	inodes->root->key = g_strdup("/");
+	inodes->root->identity = 0;
 	inodes->root->nlookup = 1;	/* the kernel never forgets it */
 	g_hash_table_insert(inodes->by_ino, &inodes->root->ino, inodes->root);
-	g_hash_table_insert(inodes->by_key, inodes->root->key, inodes->root);
+	g_hash_table_add(inodes->by_key, inodes->root);
 	return inodes;
 }
 
@@ -133,37 +184,40 @@ struct fs_inode *fs_inodes_get(struct fs_inodes *inodes, fuse_ino_t ino)
 	return inode;
 }
 
-/* Find by key or insert `fresh` under a free number near its hash.  Lock
- * held.  Returns the inode to use; `fresh` is consumed either way. */
-static struct fs_inode *inodes_insert(struct fs_inodes *inodes,
-		struct fs_inode *fresh, size_t key_len)
+/* Find the inode that names what probe names, or make one from probe
+ * under a free number near its hash; count one lookup.  Lock held.  Only
+ * a new inode costs an allocation. */
+static struct fs_inode *inodes_ref(struct fs_inodes *inodes,
+		const struct fs_inode *probe)
 {
-	struct fs_inode *existing = g_hash_table_lookup(inodes->by_key,
-			fresh->key);
+	struct fs_inode *inode = g_hash_table_lookup(inodes->by_key, probe);
 	uint64_t ino;
 
-	if (existing) {
-		inode_free(fresh);
-		existing->nlookup++;
-		return existing;
+	if (inode) {
+		inode->nlookup++;
+		return inode;
 	}
 	/* A taken number probes on (past 0 and 1 when it wraps). */
-	ino = first_number(fresh->key, key_len);
+	ino = number_of(probe->identity);
 	while (ino <= FUSE_ROOT_ID ||
 			g_hash_table_contains(inodes->by_ino, &ino))
 		ino++;
-	fresh->ino = ino;
-	fresh->nlookup = 1;
-	g_hash_table_insert(inodes->by_ino, &fresh->ino, fresh);
-	g_hash_table_insert(inodes->by_key, fresh->key, fresh);
-	return fresh;
+	inode = g_memdup2(probe, sizeof(*probe));
+	inode->ino = ino;
+	inode->nlookup = 1;
+	g_hash_table_insert(inodes->by_ino, &inode->ino, inode);
+	g_hash_table_add(inodes->by_key, inode);
+	return inode;
 }
 
 struct fs_inode *fs_inodes_ref_dir(struct fs_inodes *inodes,
 		struct store_node *node)
 {
-	struct fs_inode *fresh, *inode;
-	size_t len;
+	struct fs_inode probe = {
+		.kind = FS_INODE_DIR,
+		.node = node,
+	};
+	struct fs_inode *inode;
 
 	if (!node->raw_name) {
 		g_mutex_lock(&inodes->lock);
@@ -171,13 +225,9 @@ struct fs_inode *fs_inodes_ref_dir(struct fs_inodes *inodes,
 		g_mutex_unlock(&inodes->lock);
 		return inodes->root;
 	}
-	fresh = g_new0(struct fs_inode, 1);
-	fresh->kind = FS_INODE_DIR;
-	fresh->node = node;
-	fresh->key = dir_key(node);
-	len = strlen(fresh->key);
+	probe.identity = identity_hash(&probe);
 	g_mutex_lock(&inodes->lock);
-	inode = inodes_insert(inodes, fresh, len);
+	inode = inodes_ref(inodes, &probe);
 	g_mutex_unlock(&inodes->lock);
 	return inode;
 }
@@ -186,20 +236,20 @@ struct fs_inode *fs_inodes_ref_message(struct fs_inodes *inodes,
 		struct store_mailbox *mailbox, uint32_t uidvalidity,
 		uint32_t uid, uint64_t size, bool size_exact, int64_t mtime)
 {
-	struct fs_inode *fresh = g_new0(struct fs_inode, 1), *inode;
-	size_t len;
+	struct fs_inode probe = {
+		.kind = FS_INODE_MESSAGE,
+		.mailbox = mailbox,
+		.uidvalidity = uidvalidity,
+		.uid = uid,
+		.size = size,
+		.size_exact = size_exact,
+		.mtime = mtime,
+	};
+	struct fs_inode *inode;
 
-	fresh->kind = FS_INODE_MESSAGE;
-	fresh->mailbox = mailbox;
-	fresh->uidvalidity = uidvalidity;
-	fresh->uid = uid;
-	fresh->size = size;
-	fresh->size_exact = size_exact;
-	fresh->mtime = mtime;
-	fresh->key = message_key(mailbox, uidvalidity, uid);
-	len = strlen(fresh->key);
+	probe.identity = identity_hash(&probe);
 	g_mutex_lock(&inodes->lock);
-	inode = inodes_insert(inodes, fresh, len);
+	inode = inodes_ref(inodes, &probe);
 	if (size_exact && !inode->size_exact) {
 		inode->size = size;
 		inode->size_exact = true;
@@ -212,28 +262,34 @@ struct fs_inode *fs_inodes_ref_staged(struct fs_inodes *inodes,
 		struct store_node *dir, struct fs_staged *staged)
 {
 	static uint64_t serial;
-	struct fs_inode *fresh = g_new0(struct fs_inode, 1), *inode;
-	size_t len;
+	struct fs_inode probe = {
+		.kind = FS_INODE_STAGED,
+		.node = dir,
+		.staged = staged,
+	};
+	struct fs_inode *inode;
 
-	fresh->kind = FS_INODE_STAGED;
-	fresh->node = dir;
-	fresh->staged = staged;
 	g_mutex_lock(&inodes->lock);
-	fresh->key = g_strdup_printf("s:%" G_GUINT64_FORMAT, ++serial);
-	len = strlen(fresh->key);
-	inode = inodes_insert(inodes, fresh, len);
+	probe.serial = ++serial;
+	probe.identity = identity_hash(&probe);
+	inode = inodes_ref(inodes, &probe);
 	g_mutex_unlock(&inodes->lock);
 	return inode;
 }
 
 fuse_ino_t fs_inodes_find_dir(struct fs_inodes *inodes, const char *mailbox)
 {
-	g_autofree char *key = g_strconcat("d:", mailbox, NULL);
+	struct store_node node = { .raw_name = (char *)mailbox };
+	struct fs_inode probe = {
+		.kind = FS_INODE_DIR,
+		.node = &node,
+	};
 	struct fs_inode *inode;
 	fuse_ino_t ino = 0;
 
+	probe.identity = identity_hash(&probe);
 	g_mutex_lock(&inodes->lock);
-	inode = g_hash_table_lookup(inodes->by_key, key);
+	inode = g_hash_table_lookup(inodes->by_key, &probe);
 	if (inode)
 		ino = inode->ino;
 	g_mutex_unlock(&inodes->lock);
@@ -254,7 +310,7 @@ void fs_inodes_forget(struct fs_inodes *inodes, fuse_ino_t ino,
 		inode->nlookup = nlookup >= inode->nlookup ? 0 :
 			inode->nlookup - nlookup;
 		if (inode->nlookup == 0) {
-			g_hash_table_remove(inodes->by_key, inode->key);
+			g_hash_table_remove(inodes->by_key, inode);
 			g_hash_table_remove(inodes->by_ino, &key);
 		}
 	}

@@ -38,7 +38,8 @@ struct fs_inode {
 	uint64_t size;			/* MESSAGE: under the table lock */
 	bool size_exact;		/* MESSAGE: measured, not announced */
 	uint64_t nlookup;		/* under the table lock */
-	char *key;			/* owned */
+	uint64_t serial;		/* STAGED: which new file */
+	uint64_t identity;		/* hash of what it names (inode.c) */
 };
 
 struct fs_inodes;

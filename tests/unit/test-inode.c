@@ -206,6 +206,9 @@ static void test_ref_message(void)
 	g_assert_cmpint(m->mtime, ==, 837596665);
 	g_assert_cmpuint(m->nlookup, ==, 1);
 	g_assert_cmpuint(m->ino, ==, fs_inode_message_number(inbox, 7, 4711));
+	/* Numbers are the hash of the key "m:LEN:NAME:UIDVALIDITY:UID", as
+	 * in every version before: st_ino survives an upgrade. */
+	g_assert_cmpuint(m->ino, ==, key_hash("m:5:INBOX:7:4711"));
 	g_assert_cmpuint(fs_inode_size(inodes, m, &exact), ==, 1234);
 	g_assert_false(exact);
 
