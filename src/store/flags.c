@@ -111,6 +111,13 @@ static void mailbox_apply_change(struct store_mailbox *mb,
  */
 #define FLAGS_ANSWER_GRACE_MS 20
 
+/* A change that comes this soon after the one before on the same mailbox
+ * is part of a run of them (a loop over files): only then does it stop
+ * waiting for its answer after the grace.  A change on its own always
+ * waits, so that whatever the link and the server's load, the server has
+ * made it when setfattr returns. */
+#define FLAGS_RUN_GAP_US (1 * G_USEC_PER_SEC)
+
 /*
  * A flag change sent without waiting for its answer: the answer comes
  * whenever that session next reads.  A refusal (rare: the flags were
@@ -271,12 +278,23 @@ static int change_flags(struct store_mailbox *mb, uint32_t uidvalidity,
 	}
 }
 
-/* See FLAGS_ANSWER_GRACE_MS and docs/DESIGN.md, "Changing things". */
+/* See FLAGS_ANSWER_GRACE_MS, FLAGS_RUN_GAP_US and docs/DESIGN.md,
+ * "Changing things". */
 int store_mailbox_change_flags(struct store_mailbox *mb,
 		uint32_t uidvalidity, uint32_t uid,
 		enum imap_flags_change change, const char *const *flags)
 {
-	return change_flags(mb, uidvalidity, uid, change, flags, false);
+	gint64 now = g_get_monotonic_time();
+	gint64 last = __atomic_exchange_n(&mb->last_flag_change_at, now,
+			__ATOMIC_RELAXED);
+	bool in_run = last != 0 && now - last < FLAGS_RUN_GAP_US;
+	int errnum = change_flags(mb, uidvalidity, uid, change, flags,
+			!in_run);
+
+	/* The run goes on from when this one ended. */
+	__atomic_store_n(&mb->last_flag_change_at, g_get_monotonic_time(),
+			__ATOMIC_RELAXED);
+	return errnum;
 }
 
 /* --- -o seen ------------------------------------------------------------ */

@@ -46,6 +46,7 @@ struct store_mailbox {
 	uint32_t listing_exists;	/* ... with this count ... */
 	uint32_t listing_exists_uidvalidity;	/* ... and UIDVALIDITY */
 	GHashTable *fetching;		/* UID -> struct fetch_slot */
+	gint64 last_flag_change_at;	/* atomic; monotonic µs (flags.c) */
 };
 
 /* A session of the pool with the mailbox selected (EXAMINE, or SELECT
