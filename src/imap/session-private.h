@@ -107,4 +107,9 @@ bool session_complete_pending(struct imap_session *session,
 		const struct imap_response *r);
 void session_fail_pending(struct imap_session *session);
 
+/* The trace (session-trace.c): a response received, a line sent. */
+void session_trace_response(struct imap_session *session,
+		const struct imap_response *r);
+void session_trace_sent(struct imap_session *session, const GString *shown);
+
 #endif

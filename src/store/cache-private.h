@@ -120,4 +120,23 @@ bool cache_over_limit(struct body_cache *cache);
 /* The directory name for a mailbox identity; g_free it. */
 char *cache_mailbox_dir_name(const char *mailbox);
 
+/* Shared by cache.c and cache-writer.c. */
+bool cache_write_all(int fd, const void *buf, size_t len);
+bool cache_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+void cache_set_io_error(GError **error, const char *what, const char *path,
+		int errsv);
+bool cache_make_dir(const char *path, GError **error);
+char *cache_body_dir_path(struct body_cache *cache, const char *mailbox,
+		uint32_t uidvalidity);
+char *cache_body_file_path(const char *body_dir, uint32_t uid);
+void cache_identity_hex(const char *account, const char *mailbox,
+		char out[IDENTITY_HEX + 1]);
+size_t cache_format_header(char buf[HEADER_SIZE + 1], const char *identity,
+		uint32_t uidvalidity, uint32_t uid, uint64_t length,
+		uint64_t sum);
+int cache_make_tmp_file(struct body_cache *cache, char **path_r,
+		GError **error);
+void cache_remember_verified_locked(struct body_cache *cache,
+		const struct stat *st, uint64_t sum);
+
 #endif

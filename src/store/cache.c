@@ -84,7 +84,7 @@
 
 G_DEFINE_QUARK(body-cache-error-quark, body_cache_error)
 
-static bool write_all(int fd, const void *buf, size_t len)
+bool cache_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 
@@ -102,7 +102,7 @@ static bool write_all(int fd, const void *buf, size_t len)
 	return true;
 }
 
-static bool pwrite_all(int fd, const void *buf, size_t len, off_t off)
+bool cache_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 {
 	const char *p = buf;
 
@@ -142,17 +142,17 @@ static ssize_t pread_all(int fd, void *buf, size_t len, off_t off)
 	return (ssize_t)done;
 }
 
-static void set_io_error(GError **error, const char *what, const char *path,
+void cache_set_io_error(GError **error, const char *what, const char *path,
 		int errsv)
 {
 	g_set_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_IO,
 			"%s %s: %s", what, path, g_strerror(errsv));
 }
 
-static bool make_dir(const char *path, GError **error)
+bool cache_make_dir(const char *path, GError **error)
 {
 	if (g_mkdir_with_parents(path, 0700) < 0) {
-		set_io_error(error, "cannot create directory", path, errno);
+		cache_set_io_error(error, "cannot create directory", path, errno);
 		return false;
 	}
 	return true;
@@ -203,7 +203,7 @@ char *cache_mailbox_dir_name(const char *mailbox)
 	return hashed;
 }
 
-static char *body_dir_path(struct body_cache *cache, const char *mailbox,
+char *cache_body_dir_path(struct body_cache *cache, const char *mailbox,
 		uint32_t uidvalidity)
 {
 	char *mdir = cache_mailbox_dir_name(mailbox);
@@ -216,7 +216,7 @@ static char *body_dir_path(struct body_cache *cache, const char *mailbox,
 	return path;
 }
 
-static char *body_file_path(const char *body_dir, uint32_t uid)
+char *cache_body_file_path(const char *body_dir, uint32_t uid)
 {
 	char name[16];
 
@@ -230,7 +230,7 @@ static char *body_file_path(const char *body_dir, uint32_t uid)
  * few files that could ever be found at one path.  account cannot contain
  * NUL, so the NUL separates the two unambiguously.
  */
-static void identity_hex(const char *account, const char *mailbox,
+void cache_identity_hex(const char *account, const char *mailbox,
 		char out[IDENTITY_HEX + 1])
 {
 	GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
@@ -244,7 +244,7 @@ static void identity_hex(const char *account, const char *mailbox,
 }
 
 /* Returns where the checksum's digits start. */
-static size_t format_header(char buf[HEADER_SIZE + 1], const char *identity,
+size_t cache_format_header(char buf[HEADER_SIZE + 1], const char *identity,
 		uint32_t uidvalidity, uint32_t uid, uint64_t length,
 		uint64_t sum)
 {
@@ -297,7 +297,7 @@ static bool check_header(const char buf[HEADER_SIZE], const char *identity,
 	if (i == start || length > BODY_LENGTH_MAX)
 		return false;
 
-	start = format_header(expect, identity, uidvalidity, uid, length, 0);
+	start = cache_format_header(expect, identity, uidvalidity, uid, length, 0);
 	if (memcmp(buf, expect, start) != 0)
 		return false;
 	for (i = start; i < start + SUM_HEX; i++) {
@@ -308,7 +308,7 @@ static bool check_header(const char buf[HEADER_SIZE], const char *identity,
 		sum = sum << 4 | (uint64_t)d;
 	}
 
-	format_header(expect, identity, uidvalidity, uid, length, sum);
+	cache_format_header(expect, identity, uidvalidity, uid, length, sum);
 	if (memcmp(buf, expect, HEADER_SIZE) != 0)
 		return false;
 	*length_r = length;
@@ -340,7 +340,7 @@ static void remove_invalid(struct body_cache *cache, const char *path,
 }
 
 /* A temp file in DIR/tmp; its name says which process made it. */
-static int make_tmp_file(struct body_cache *cache, char **path_r,
+int cache_make_tmp_file(struct body_cache *cache, char **path_r,
 		GError **error)
 {
 	char *path;
@@ -352,44 +352,12 @@ static int make_tmp_file(struct body_cache *cache, char **path_r,
 	/* mkostemp() creates the file with mode 0600. */
 	fd = mkostemp(path, O_CLOEXEC);
 	if (fd < 0) {
-		set_io_error(error, "cannot create a temporary file in",
+		cache_set_io_error(error, "cannot create a temporary file in",
 				cache->tmp, errno);
 		g_free(path);
 		return -1;
 	}
 	*path_r = path;
-	return fd;
-}
-
-/*
- * A temp file in DIR/tmp without a name, for a body that is not kept: it
- * goes when its last fd is closed, whatever happens to this process.
- */
-static int make_unnamed_tmp_file(struct body_cache *cache, GError **error)
-{
-	char *path;
-	int fd;
-
-	fd = open(cache->tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		return fd;
-	/* Not every file system has O_TMPFILE: name it, then unname it. */
-	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
-		set_io_error(error, "cannot create a temporary file in",
-				cache->tmp, errno);
-		return -1;
-	}
-	fd = make_tmp_file(cache, &path, error);
-	if (fd < 0)
-		return -1;
-	if (unlink(path) < 0) {
-		set_io_error(error, "cannot remove", path, errno);
-		close(fd);
-		(void)unlink(path);
-		g_free(path);
-		return -1;
-	}
-	g_free(path);
 	return fd;
 }
 
@@ -411,7 +379,7 @@ static gboolean verified_equal(gconstpointer a, gconstpointer b)
 
 /* The file st, holding a body with checksum sum, is known to be good.
  * Called with cache->lock held. */
-static void remember_verified_locked(struct body_cache *cache,
+void cache_remember_verified_locked(struct body_cache *cache,
 		const struct stat *st, uint64_t sum)
 {
 	struct verified_file *v = g_new(struct verified_file, 1);
@@ -468,7 +436,7 @@ static bool body_intact(struct body_cache *cache, int fd,
 		return false;
 
 	g_mutex_lock(&cache->lock);
-	remember_verified_locked(cache, st, sum);
+	cache_remember_verified_locked(cache, st, sum);
 	g_mutex_unlock(&cache->lock);
 	return true;
 }
@@ -490,7 +458,7 @@ static int check_account(struct body_cache *cache, const char *path,
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return 1;
-		set_io_error(error, "cannot read", path, errno);
+		cache_set_io_error(error, "cannot read", path, errno);
 		return -1;
 	}
 	/* Whatever is much longer than an account name is not ours. */
@@ -542,34 +510,34 @@ static bool claim_account(struct body_cache *cache, GError **error)
 		goto out;
 	}
 
-	if (!make_dir(cache->tmp, error))
+	if (!cache_make_dir(cache->tmp, error))
 		goto out;
-	fd = make_tmp_file(cache, &tmp_path, error);
+	fd = cache_make_tmp_file(cache, &tmp_path, error);
 	if (fd < 0)
 		goto out;
 	line = g_strconcat(cache->account, "\n", NULL);
 	/* Synced, unlike bodies: it is written once per directory, and an
 	 * account file left empty by a power cut would refuse every later
 	 * mount instead of costing one fetch. */
-	if (!write_all(fd, line, strlen(line)) || fsync(fd) < 0) {
-		set_io_error(error, "cannot write", tmp_path, errno);
+	if (!cache_write_all(fd, line, strlen(line)) || fsync(fd) < 0) {
+		cache_set_io_error(error, "cannot write", tmp_path, errno);
 		goto out;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		set_io_error(error, "cannot write", tmp_path, errno);
+		cache_set_io_error(error, "cannot write", tmp_path, errno);
 		goto out;
 	}
 	fd = -1;
 	if (link(tmp_path, path) < 0) {
 		if (errno != EEXIST) {
-			set_io_error(error, "cannot create", path, errno);
+			cache_set_io_error(error, "cannot create", path, errno);
 			goto out;
 		}
 		r = check_account(cache, path, error);
 		ok = r == 0;
 		if (r > 0)
-			set_io_error(error, "cannot create", path, ENOENT);
+			cache_set_io_error(error, "cannot create", path, ENOENT);
 		goto out;
 	}
 	ok = true;
@@ -594,7 +562,7 @@ struct body_cache *body_cache_open(const char *dir, const char *account,
 	g_return_val_if_fail(account != NULL, NULL);
 	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
-	if (!make_dir(dir, error))
+	if (!cache_make_dir(dir, error))
 		return NULL;
 
 	cache = g_new0(struct body_cache, 1);
@@ -609,8 +577,8 @@ struct body_cache *body_cache_open(const char *dir, const char *account,
 			g_free, NULL);
 
 	if (!claim_account(cache, error) ||
-			!make_dir(cache->tmp, error) ||
-			!make_dir(cache->bodies, error)) {
+			!cache_make_dir(cache->tmp, error) ||
+			!cache_make_dir(cache->bodies, error)) {
 		body_cache_close(&cache);
 		return NULL;
 	}
@@ -655,8 +623,8 @@ char *body_cache_path(struct body_cache *cache,
 	g_return_val_if_fail(cache != NULL, NULL);
 	g_return_val_if_fail(key != NULL && key->mailbox != NULL, NULL);
 
-	dir = body_dir_path(cache, key->mailbox, key->uidvalidity);
-	path = body_file_path(dir, key->uid);
+	dir = cache_body_dir_path(cache, key->mailbox, key->uidvalidity);
+	path = cache_body_file_path(dir, key->uid);
 	g_free(dir);
 	return path;
 }
@@ -705,7 +673,7 @@ bool body_cache_lookup(struct body_cache *cache,
 		return false;
 	}
 
-	identity_hex(cache->account, key->mailbox, identity);
+	cache_identity_hex(cache->account, key->mailbox, identity);
 	if (!S_ISREG(st.st_mode) ||
 			pread_all(fd, header, HEADER_SIZE, 0) != HEADER_SIZE ||
 			!check_header(header, identity, key->uidvalidity,
@@ -730,268 +698,6 @@ bool body_cache_lookup(struct body_cache *cache,
 	entry->offset = HEADER_SIZE;
 	entry->length = length;
 	return true;
-}
-
-struct body_cache_writer *body_cache_writer_new(struct body_cache *cache,
-		const char *mailbox, uint32_t uidvalidity, uint64_t length,
-		GError **error)
-{
-	static const char zeros[HEADER_SIZE];
-	struct body_cache_writer *writer;
-	char *tmp_path = NULL;
-	bool transient;
-	int fd;
-
-	g_return_val_if_fail(cache != NULL, NULL);
-	g_return_val_if_fail(mailbox != NULL, NULL);
-	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-
-	if (length > BODY_LENGTH_MAX) {
-		g_set_error(error, BODY_CACHE_ERROR,
-				BODY_CACHE_ERROR_TOO_LARGE,
-				"a body of %" PRIu64 " bytes cannot be cached",
-				length);
-		return NULL;
-	}
-
-	/* Keeping it would take more than half of the bound, and so push
-	 * out much of the rest: it is served once from an unnamed file (see
-	 * the top of this file). */
-	transient = cache->max_bytes != 0 && length > cache->max_bytes / 2;
-	if (transient) {
-		fd = make_unnamed_tmp_file(cache, error);
-		if (fd >= 0)
-			tmp_path = g_strdup_printf("an unnamed file in %s",
-					cache->tmp);
-	} else {
-		fd = make_tmp_file(cache, &tmp_path, error);
-	}
-	if (fd < 0)
-		return NULL;
-	/* Room for the header, written at commit when the UID is known;
-	 * a transient body has the room too, so that every entry has the
-	 * same layout. */
-	if (!write_all(fd, zeros, sizeof(zeros))) {
-		set_io_error(error, "cannot write", tmp_path, errno);
-		close(fd);
-		if (!transient)
-			(void)unlink(tmp_path);
-		g_free(tmp_path);
-		return NULL;
-	}
-
-	writer = g_new0(struct body_cache_writer, 1);
-	writer->cache = cache;
-	writer->mailbox = g_strdup(mailbox);
-	writer->uidvalidity = uidvalidity;
-	writer->length = length;
-	writer->transient = transient;
-	writer->fd = fd;
-	writer->tmp_path = tmp_path;
-	cache_sum_init(&writer->sum);
-
-	if (!transient) {
-		/* Counted from now on, and room made before the bytes come:
-		 * the disk holds them from the start, not from the commit. */
-		writer->reserved = HEADER_SIZE + length;
-		g_mutex_lock(&cache->lock);
-		cache->pending = cache_add_sat(cache->pending,
-				writer->reserved);
-		g_mutex_unlock(&cache->lock);
-		if (cache_over_limit(cache))
-			cache_evict(cache, NULL);
-	}
-	return writer;
-}
-
-void body_cache_writer_write(struct body_cache_writer *writer,
-		const void *data, size_t len)
-{
-	g_return_if_fail(writer != NULL);
-	g_return_if_fail(data != NULL || len == 0);
-
-	if (writer->error || len == 0)
-		return;
-	if (len > writer->length - writer->written) {
-		g_set_error(&writer->error, BODY_CACHE_ERROR,
-				BODY_CACHE_ERROR_TOO_LARGE,
-				"more than the announced %" PRIu64
-				" bytes for %s", writer->length,
-				writer->tmp_path);
-		return;
-	}
-	if (!write_all(writer->fd, data, len)) {
-		set_io_error(&writer->error, "cannot write",
-				writer->tmp_path, errno);
-		return;
-	}
-	if (!writer->transient)
-		cache_sum_update(&writer->sum, data, len);
-	writer->written += len;
-}
-
-static void writer_free(struct body_cache_writer *writer)
-{
-	if (writer->reserved)
-		cache_pending_sub(writer->cache, writer->reserved);
-	if (writer->fd >= 0)
-		close(writer->fd);
-	if (writer->tmp_path && !writer->transient)
-		(void)unlink(writer->tmp_path);
-	g_clear_error(&writer->error);
-	g_free(writer->tmp_path);
-	g_free(writer->mailbox);
-	g_free(writer);
-}
-
-/*
- * Move the temp file to path, creating its directory.  A concurrent
- * body_cache_drop_stale() may remove the directory between the mkdir and
- * the rename, so that is tried again a few times.
- */
-static bool move_into_place(const char *tmp_path, const char *dir,
-		const char *path, GError **error)
-{
-	int attempt;
-
-	for (attempt = 0; ; attempt++) {
-		if (!make_dir(dir, error))
-			return false;
-		if (rename(tmp_path, path) == 0)
-			return true;
-		if (errno != ENOENT || attempt == 2)
-			break;
-	}
-	g_set_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_IO,
-			"cannot rename %s to %s: %s", tmp_path, path,
-			g_strerror(errno));
-	return false;
-}
-
-bool body_cache_writer_commit(struct body_cache_writer **writerp,
-		uint32_t uid, struct body_cache_entry *entry, GError **error)
-{
-	struct body_cache_writer *writer;
-	struct body_cache *cache;
-	char identity[IDENTITY_HEX + 1];
-	char header[HEADER_SIZE + 1];
-	char *dir = NULL, *path = NULL;
-	struct stat old = { 0 }, st;
-	uint64_t sum;
-	bool replaced;
-	int fd = -1;
-
-	g_return_val_if_fail(writerp != NULL && *writerp != NULL, false);
-	g_return_val_if_fail(entry != NULL, false);
-	g_return_val_if_fail(error == NULL || *error == NULL, false);
-
-	writer = *writerp;
-	*writerp = NULL;
-	cache = writer->cache;
-	entry->fd = -1;
-	entry->offset = 0;
-	entry->length = 0;
-
-	if (writer->error) {
-		g_propagate_error(error, writer->error);
-		writer->error = NULL;
-		goto fail;
-	}
-	if (writer->written != writer->length) {
-		g_set_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_SHORT,
-				"%" PRIu64 " of the announced %" PRIu64
-				" bytes written to %s", writer->written,
-				writer->length, writer->tmp_path);
-		goto fail;
-	}
-
-	if (writer->transient) {
-		/* Served through this fd alone; nothing is kept, so nothing
-		 * is counted and nothing evicted. */
-		entry->fd = writer->fd;
-		entry->offset = HEADER_SIZE;
-		entry->length = writer->length;
-		writer->fd = -1;
-		writer_free(writer);
-		return true;
-	}
-
-	identity_hex(cache->account, writer->mailbox, identity);
-	sum = cache_sum_final(&writer->sum);
-	format_header(header, identity, writer->uidvalidity, uid,
-			writer->length, sum);
-	if (!pwrite_all(writer->fd, header, HEADER_SIZE, 0)) {
-		set_io_error(error, "cannot write", writer->tmp_path, errno);
-		goto fail;
-	}
-	/*
-	 * No fsync(): this is a cache, and one fsync per body would make
-	 * filling it many times slower.  Whatever a power cut leaves here
-	 * (nothing, a short file, zeroed or stale blocks) fails the header,
-	 * size or checksum check of body_cache_lookup() in the next mount,
-	 * and the body is fetched again.
-	 */
-	if (close(writer->fd) < 0) {
-		writer->fd = -1;
-		set_io_error(error, "cannot write", writer->tmp_path, errno);
-		goto fail;
-	}
-	writer->fd = -1;
-
-	/* Opened before the rename, so that nothing done to the path once
-	 * the body is visible (eviction, drop_stale) can take it from us. */
-	fd = open(writer->tmp_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		set_io_error(error, "cannot open", writer->tmp_path, errno);
-		goto fail;
-	}
-
-	dir = body_dir_path(cache, writer->mailbox, writer->uidvalidity);
-	path = body_file_path(dir, uid);
-	/* Same key, same bytes: an existing file is simply replaced. */
-	replaced = lstat(path, &old) == 0 && S_ISREG(old.st_mode);
-	if (!move_into_place(writer->tmp_path, dir, path, error))
-		goto fail;
-	g_clear_pointer(&writer->tmp_path, g_free);
-
-	if (replaced)
-		cache_forget_verified(cache, old.st_dev, old.st_ino);
-	g_mutex_lock(&cache->lock);
-	if (replaced)
-		cache->total = cache_sub_sat(cache->total, (uint64_t)old.st_size);
-	cache->total = cache_add_sat(cache->total, (uint64_t)st.st_size);
-	cache->pending = cache_sub_sat(cache->pending, writer->reserved);
-	writer->reserved = 0;
-	/* Its bytes are the ones just summed: no need to read them back. */
-	remember_verified_locked(cache, &st, sum);
-	g_mutex_unlock(&cache->lock);
-
-	entry->fd = fd;
-	entry->offset = HEADER_SIZE;
-	entry->length = writer->length;
-	g_free(path);
-	g_free(dir);
-	writer_free(writer);
-
-	if (cache_over_limit(cache))
-		cache_evict(cache, &st);
-	return true;
-
-fail:
-	if (fd >= 0)
-		close(fd);
-	g_free(path);
-	g_free(dir);
-	writer_free(writer);
-	return false;
-}
-
-void body_cache_writer_abort(struct body_cache_writer **writerp)
-{
-	if (!writerp || !*writerp)
-		return;
-	writer_free(*writerp);
-	*writerp = NULL;
 }
 
 bool body_cache_peek_length(struct body_cache *cache,
