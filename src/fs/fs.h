@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "fs/bodies.h"
 #include "fs/inode.h"
 #include "fs/notify.h"
 #include "fs/staged.h"
@@ -28,6 +29,7 @@ struct imapfs_fs {
 	double negative_timeout;	/* s: "no such name" */
 	GThreadPool *interrupted;	/* owned: answers interrupted opens */
 	struct fs_aliases *aliases;	/* owned: names given (staged.h) */
+	struct fs_bodies *bodies;	/* owned: read without an open */
 };
 
 struct imapfs_fs *imapfs_fs_new(struct store_account *account);
@@ -58,6 +60,11 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 		struct fuse_file_info *fi);
 void fs_answer_interrupted(gpointer data, gpointer user_data);
+/* GETATTR on behalf of an open file (fstat, or the kernel checking the
+ * size before a read) of a message whose size is only announced: fetch
+ * the body first, so that a reader never sees a size the bytes belie. */
+void fs_getattr_of_reader(fuse_req_t req, fuse_ino_t ino,
+		struct fs_inode *inode);
 
 /* Changing things (write.c): the handlers, and what they share with the
  * rest of ops.c. */
@@ -75,10 +82,11 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		int to_set, struct fuse_file_info *fi);
 
-/* An open file: a cached body, or a new file being written. */
+/* A message opened with -o seen, the one case where opens are heard
+ * (read.c).  Files the kernel opened without us, and new files, have no
+ * handle: fi->fh is 0. */
 struct file_handle {
 	struct body_cache_entry body;
-	struct fs_staged *staged;	/* borrowed from the inode */
 };
 
 void fs_fill_entry(struct imapfs_fs *fs, struct fs_inode *inode,

@@ -20,6 +20,9 @@
  * their attributes and pages for as long as it likes. */
 #define MESSAGE_TIMEOUT_S 86400.0
 #define NEGATIVE_TIMEOUT_S 1.0
+/* Bodies kept open for reads without an open (fs/bodies.h): more than
+ * the files a few parallel readers have in hand at once. */
+#define BODIES_KEPT 64
 
 /*
  * Messages left a mailbox: the kernel keeps message names for a day, so it
@@ -67,6 +70,7 @@ struct imapfs_fs *imapfs_fs_new(struct store_account *account)
 	fs->interrupted = g_thread_pool_new(fs_answer_interrupted, NULL, 1,
 			FALSE, NULL);
 	fs->aliases = fs_aliases_new();
+	fs->bodies = fs_bodies_new(BODIES_KEPT);
 	store_account_set_observer(account, &observer);
 	return fs;
 }
@@ -93,6 +97,7 @@ void imapfs_fs_free(struct imapfs_fs **fs)
 	fs_notifier_stop(&(*fs)->notifier);
 	fs_inodes_free(&(*fs)->inodes);
 	fs_aliases_free(&(*fs)->aliases);
+	fs_bodies_free(&(*fs)->bodies);
 	g_free(*fs);
 	*fs = NULL;
 }
@@ -373,10 +378,15 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
 	struct stat st;
 	double timeout;
+	bool exact;
 
-	(void)fi;
 	if (!inode) {
 		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (fi && inode->kind == FS_INODE_MESSAGE &&
+			(fs_inode_size(fs->inodes, inode, &exact), !exact)) {
+		fs_getattr_of_reader(req, ino, inode);
 		return;
 	}
 	timeout = fs_fill_attr(fs, inode, &st);
@@ -655,6 +665,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Message files are immutable: nothing for the kernel to
 	 * invalidate on an mtime change. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* Files are opened without us once opens answer ENOSYS (read.c),
+	 * and then an O_TRUNC folded into OPEN would never reach us: the
+	 * kernel must send it as a SETATTR, which a message refuses. */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
 /* Device nodes, symbolic and hard links have no meaning in a mailbox. */

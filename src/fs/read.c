@@ -3,6 +3,14 @@
  * Opening and reading message files: from the cache, or once the store's
  * threads have fetched the body; and the new files being written
  * (fs/staged.h).
+ *
+ * Messages never change, so the kernel need not tell us when one is
+ * opened or closed: the first read-only open of a message answers ENOSYS,
+ * after which the kernel opens every file by itself, keeps its pages, and
+ * sends no OPEN or RELEASE again (docs/DESIGN.md, "Reading without
+ * opening").  Reads of such files come with no handle and find their body
+ * by inode (fs/bodies.h).  With -o seen an open is an event (it marks the
+ * message \Seen), so opens are kept.
  */
 #include "fs/fs.h"
 
@@ -14,63 +22,88 @@
 #include "store/changes.h"
 #include "store/mailbox.h"
 
+enum body_purpose {
+	BODY_FOR_OPEN,
+	BODY_FOR_READ,
+	BODY_FOR_GETATTR,
+};
+
 /*
- * An open whose body is not cached is answered from one of the store's
+ * A request whose body is not cached is answered from one of the store's
  * threads when the fetch ends, or with EINTR when the kernel interrupts
  * it first: the request holds no thread while it waits, so cached reads
  * keep going however many fetches are in flight (docs/DESIGN.md,
  * "Threads").
  */
-struct open_request {
+struct body_request {
 	struct store_body_wait wait;
 	struct imapfs_fs *fs;
 	fuse_req_t req;
 	fuse_ino_t ino;
-	struct fs_inode *inode;		/* the kernel holds it while open */
-	struct fuse_file_info fi;
+	struct fs_inode *inode;		/* the kernel holds it meanwhile */
+	enum body_purpose purpose;
+	struct fuse_file_info fi;	/* OPEN */
+	size_t size;			/* READ */
+	off_t off;			/* READ */
 };
 
-static void open_reply(struct open_request *o, int errnum,
-		struct body_cache_entry *body)
+/* splice only from libfuse's own threads: it gives each thread that
+ * splices a pipe, which it frees at exit for its threads alone. */
+static void reply_data(fuse_req_t req, int fd, uint64_t base,
+		uint64_t length, size_t size, off_t off, bool splice)
 {
-	struct imapfs_fs *fs = o->fs;
-	struct fs_inode *inode = o->inode;
-	struct file_handle *fh;
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
+
+	if (off < 0 || (uint64_t)off >= length) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	buf.buf[0].size = MIN((uint64_t)size, length - (uint64_t)off);
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = fd;
+	buf.buf[0].pos = (off_t)(base + (uint64_t)off);
+	fuse_reply_data(req, &buf, splice ? FUSE_BUF_SPLICE_MOVE :
+			FUSE_BUF_NO_SPLICE);
+}
+
+/*
+ * The bytes are known: their length becomes the file's size.  Returns
+ * whether the size announced before was right.  RFC822.SIZE can be wrong
+ * (RFC 3501 §2.3.4 makes it a property of the message, but servers
+ * compute it before conversions): the bytes win, and the kernel, which may
+ * hold the old size, is told.  An announced size was never cached
+ * (fs_fill_attr), so the kernel asks for the new one before it clips a
+ * read at the old one.
+ */
+static bool learn_length(struct imapfs_fs *fs, fuse_ino_t ino,
+		struct fs_inode *inode, uint64_t length)
+{
 	uint64_t announced;
 	bool exact;
 
-	/* From here on the interrupt callback does not run. */
-	fuse_req_interrupt_func(o->req, NULL, NULL);
-	if (errnum) {
-		/* Another UIDVALIDITY: the message this name meant is gone. */
-		fuse_reply_err(o->req, errnum == ESTALE ? ENOENT :
-				errnum == ECANCELED ? EINTR : errnum);
-		g_free(o);
-		return;
-	}
-	fh = g_new0(struct file_handle, 1);
-	fh->body = *body;
-	o->fi.fh = (uint64_t)(uintptr_t)fh;
 	announced = fs_inode_size(fs->inodes, inode, &exact);
 	if (!exact)
-		fs_inode_set_size(fs->inodes, inode, body->length);
-	if (body->length != announced) {
-		/* RFC822.SIZE was wrong (RFC 3501 §2.3.4 makes it a
-		 * property of the message, but servers compute it before
-		 * conversions): the bytes win.  The kernel may still hold
-		 * the old size, so this open bypasses its page cache and the
-		 * attributes are invalidated.  An open that wins the race
-		 * against that notification is still safe: an announced size
-		 * was never cached (fill_attr), so the kernel asks for the
-		 * new one before it clips a read. */
-		log_debug(LOG_AREA_FUSE, "UID %u: %" G_GUINT64_FORMAT
-				" bytes, not %" G_GUINT64_FORMAT, inode->uid,
-				body->length, announced);
-		fs_notify_inval_inode(fs->notifier, o->ino);
-		o->fi.direct_io = 1;
-	} else {
+		fs_inode_set_size(fs->inodes, inode, length);
+	if (length == announced)
+		return true;
+	log_debug(LOG_AREA_FUSE, "UID %u: %" G_GUINT64_FORMAT " bytes, not %"
+			G_GUINT64_FORMAT, inode->uid, length, announced);
+	fs_notify_inval_inode(fs->notifier, ino);
+	return false;
+}
+
+static void reply_open(struct body_request *o, struct body_cache_entry *body)
+{
+	struct file_handle *fh = g_new0(struct file_handle, 1);
+
+	fh->body = *body;
+	o->fi.fh = (uint64_t)(uintptr_t)fh;
+	/* A size found wrong: this open bypasses the page cache, which may
+	 * hold pages cut at the old size. */
+	if (learn_length(o->fs, o->ino, o->inode, body->length))
 		o->fi.keep_cache = 1;
-	}
+	else
+		o->fi.direct_io = 1;
 	/* Nothing to do at close (flush is for new files, write.c): the
 	 * kernel need not ask, once per close of every message read. */
 	o->fi.noflush = 1;
@@ -78,39 +111,113 @@ static void open_reply(struct open_request *o, int errnum,
 		close(fh->body.fd);
 		g_free(fh);
 	}
-	g_free(o);
 }
 
-static void open_fetched(struct store_body_wait *wait, int errnum,
+static void reply_read(struct body_request *r, struct fs_body *body,
+		bool splice)
+{
+	reply_data(r->req, body->entry.fd, body->entry.offset,
+			body->entry.length, r->size, r->off, splice);
+}
+
+static void reply_getattr(struct body_request *g)
+{
+	struct stat st;
+	double timeout = fs_fill_attr(g->fs, g->inode, &st);
+
+	fuse_reply_attr(g->req, &st, timeout);
+}
+
+/* async: on one of the store's threads, not libfuse's. */
+static void body_reply(struct body_request *r, int errnum,
+		struct body_cache_entry *entry, bool async)
+{
+	struct imapfs_fs *fs = r->fs;
+	struct fs_body *body;
+
+	/* From here on the interrupt callback does not run. */
+	fuse_req_interrupt_func(r->req, NULL, NULL);
+	if (errnum) {
+		/* Another UIDVALIDITY: the message this name meant is gone. */
+		fuse_reply_err(r->req, errnum == ESTALE ? ENOENT :
+				errnum == ECANCELED ? EINTR : errnum);
+		g_free(r);
+		return;
+	}
+	if (r->purpose == BODY_FOR_OPEN) {
+		reply_open(r, entry);
+		g_free(r);
+		return;
+	}
+	learn_length(fs, r->ino, r->inode, entry->length);
+	body = fs_bodies_add(fs->bodies, r->ino, r->inode->uidvalidity,
+			r->inode->uid, entry);
+	if (r->purpose == BODY_FOR_READ)
+		reply_read(r, body, !async);
+	else
+		reply_getattr(r);
+	fs_bodies_put(fs->bodies, body);
+	g_free(r);
+}
+
+static void body_fetched(struct store_body_wait *wait, int errnum,
 		struct body_cache_entry *body)
 {
-	open_reply(wait->ctx, errnum, body);
+	body_reply(wait->ctx, errnum, body, true);
 }
 
 /* Called by libfuse with the request's lock held, so it only detaches the
- * open from the fetch and leaves the answer to another thread. */
-static void open_interrupted(fuse_req_t req, void *data)
+ * request from the fetch and leaves the answer to another thread. */
+static void body_interrupted(fuse_req_t req, void *data)
 {
-	struct open_request *o = data;
+	struct body_request *r = data;
 
 	(void)req;
-	if (store_body_wait_cancel(&o->wait))
-		g_thread_pool_push(o->fs->interrupted, o, NULL);
+	if (store_body_wait_cancel(&r->wait))
+		g_thread_pool_push(r->fs->interrupted, r, NULL);
 }
 
 void fs_answer_interrupted(gpointer data, gpointer user_data)
 {
 	(void)user_data;
-	open_reply(data, ECANCELED, NULL);
+	body_reply(data, ECANCELED, NULL, true);
+}
+
+static struct body_request *body_request_new(struct imapfs_fs *fs,
+		fuse_req_t req, fuse_ino_t ino, struct fs_inode *inode,
+		enum body_purpose purpose)
+{
+	struct body_request *r = g_new0(struct body_request, 1);
+
+	r->fs = fs;
+	r->req = req;
+	r->ino = ino;
+	r->inode = inode;
+	r->purpose = purpose;
+	return r;
+}
+
+/* Answers r now, or from the fetch when it ends. */
+static void body_request_start(struct body_request *r)
+{
+	struct body_cache_entry body;
+	int errnum;
+
+	store_body_wait_init(&r->wait, r->inode->mailbox, body_fetched, r);
+	/* Before the fetch can start (and end, and answer). */
+	fuse_req_interrupt_func(r->req, body_interrupted, r);
+	errnum = store_mailbox_body_start(&r->wait, r->inode->uidvalidity,
+			r->inode->uid, &body);
+	if (errnum != EINPROGRESS)
+		body_reply(r, errnum, &body, false);
 }
 
 void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct imapfs_fs *fs = fuse_req_userdata(req);
 	struct fs_inode *inode = fs_inodes_get(fs->inodes, ino);
-	struct body_cache_entry body;
-	struct open_request *o;
-	int errnum;
+	bool mark_seen;
+	struct body_request *o;
 
 	if (!inode) {
 		fuse_reply_err(req, ESTALE);
@@ -121,14 +228,11 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (inode->kind == FS_INODE_STAGED) {
-		/* The new file, opened again before it is appended. */
-		struct file_handle *fh = g_new0(struct file_handle, 1);
-
-		fh->staged = inode->staged;
+		/* The new file, opened again before it is appended: found
+		 * by its inode, like every new file (write.c, create). */
 		fi->direct_io = 1;
-		fi->fh = (uint64_t)(uintptr_t)fh;
-		if (fuse_reply_open(req, fi) == -ENOENT)
-			g_free(fh);
+		fi->fh = 0;
+		fuse_reply_open(req, fi);
 		return;
 	}
 	/* IMAP messages are immutable (RFC 3501 §2.3). */
@@ -136,44 +240,68 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	o = g_new0(struct open_request, 1);
-	o->fs = fs;
-	o->req = req;
-	o->ino = ino;
-	o->inode = inode;
+	mark_seen = store_account_config(fs->account)->mark_seen;
+	if (!mark_seen) {
+		/* From now on the kernel opens files without us. */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	store_mailbox_mark_seen(inode->mailbox, inode->uidvalidity,
+			inode->uid);
+	o = body_request_new(fs, req, ino, inode, BODY_FOR_OPEN);
 	o->fi = *fi;
-	if (store_account_config(fs->account)->mark_seen)
-		store_mailbox_mark_seen(inode->mailbox, inode->uidvalidity,
-				inode->uid);
-	store_body_wait_init(&o->wait, inode->mailbox, open_fetched, o);
-	/* Before the fetch can start (and end, and answer). */
-	fuse_req_interrupt_func(req, open_interrupted, o);
-	errnum = store_mailbox_body_start(&o->wait, inode->uidvalidity,
-			inode->uid, &body);
-	if (errnum != EINPROGRESS)
-		open_reply(o, errnum, &body);
+	body_request_start(o);
 }
 
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
+	struct imapfs_fs *fs = fuse_req_userdata(req);
 	struct file_handle *fh = (struct file_handle *)(uintptr_t)fi->fh;
-	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
-	uint64_t length = fh->staged ? fs_staged_size(fh->staged) :
-		fh->body.length;
-	int fd = fh->staged ? fs_staged_fd(fh->staged) : fh->body.fd;
-	uint64_t base = fh->staged ? 0 : fh->body.offset;
+	struct fs_inode *inode;
+	struct fs_body *body;
+	struct body_request *r;
 
-	(void)ino;
-	if (off < 0 || (uint64_t)off >= length) {
-		fuse_reply_buf(req, NULL, 0);
+	if (fh) {
+		reply_data(req, fh->body.fd, fh->body.offset,
+				fh->body.length, size, off, true);
 		return;
 	}
-	buf.buf[0].size = MIN((uint64_t)size, length - (uint64_t)off);
-	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = fd;
-	buf.buf[0].pos = (off_t)(base + (uint64_t)off);
-	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	/* Opened without us (see the top of this file), or a new file. */
+	inode = fs_inodes_get(fs->inodes, ino);
+	if (!inode) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (inode->kind == FS_INODE_STAGED) {
+		reply_data(req, fs_staged_fd(inode->staged), 0,
+				fs_staged_size(inode->staged), size, off, true);
+		return;
+	}
+	if (inode->kind != FS_INODE_MESSAGE) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	body = fs_bodies_get(fs->bodies, ino, inode->uidvalidity, inode->uid);
+	if (body) {
+		reply_data(req, body->entry.fd, body->entry.offset,
+				body->entry.length, size, off, true);
+		fs_bodies_put(fs->bodies, body);
+		return;
+	}
+	r = body_request_new(fs, req, ino, inode, BODY_FOR_READ);
+	r->size = size;
+	r->off = off;
+	body_request_start(r);
+}
+
+void fs_getattr_of_reader(fuse_req_t req, fuse_ino_t ino,
+		struct fs_inode *inode)
+{
+	struct imapfs_fs *fs = fuse_req_userdata(req);
+
+	body_request_start(body_request_new(fs, req, ino, inode,
+				BODY_FOR_GETATTR));
 }
 
 void fs_op_release(fuse_req_t req, fuse_ino_t ino,
@@ -182,9 +310,8 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 	struct file_handle *fh = (struct file_handle *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	if (!fh->staged)
+	if (fh)
 		close(fh->body.fd);
 	g_free(fh);
 	fuse_reply_err(req, 0);
 }
-

@@ -223,7 +223,6 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct store_mailbox *mb;
 	struct fs_staged *staged;
 	struct fs_inode *inode;
-	struct file_handle *fh;
 	struct fuse_entry_param e;
 
 	(void)mode;
@@ -241,9 +240,10 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	inode = fs_inodes_ref_staged(fs->inodes, dir->node, staged);
-	fh = g_new0(struct file_handle, 1);
-	fh->staged = staged;
-	fi->fh = (uint64_t)(uintptr_t)fh;
+	/* No handle: once the kernel opens files without us (read.c) it
+	 * sends no RELEASE, even for files opened before; the new file is
+	 * found by its inode, which the kernel holds while it is open. */
+	fi->fh = 0;
 	fi->direct_io = 1;
 	fs_fill_entry(fs, inode, &e);
 	fs_alias_remove(fs->aliases, dir->node, name);
@@ -251,25 +251,36 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	 * appended (see flush): set before the reply, after which its
 	 * writes and close may come at once, on other threads. */
 	fs_staged_set_name(staged, dir->node, name);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		g_free(fh);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		fs_inodes_forget(fs->inodes, inode->ino, 1);
-	}
+}
+
+/* The new file written through ino, or NULL for a message.  New files
+ * have no handle (see create), only their inode. */
+static struct fs_staged *handle_staged(fuse_req_t req, fuse_ino_t ino,
+		struct fuse_file_info *fi)
+{
+	struct fs_inode *inode;
+
+	(void)fi;
+	inode = fs_inodes_get(req_fs(req)->inodes, ino);
+	return inode && inode->kind == FS_INODE_STAGED ? inode->staged :
+		NULL;
 }
 
 void fs_op_write_buf(fuse_req_t req, fuse_ino_t ino,
 		struct fuse_bufvec *buf, off_t off, struct fuse_file_info *fi)
 {
-	struct file_handle *fh = (struct file_handle *)(uintptr_t)fi->fh;
+	struct fs_staged *staged = handle_staged(req, ino, fi);
 	size_t written;
 	int errnum;
 
-	(void)ino;
-	if (!fh->staged) {
+	if (!staged) {
+		/* A message, opened for writing without us (read.c). */
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	errnum = fs_staged_write_buf(fh->staged, buf, off, &written);
+	errnum = fs_staged_write_buf(staged, buf, off, &written);
 	if (errnum)
 		fuse_reply_err(req, errnum);
 	else
@@ -281,22 +292,20 @@ void fs_op_write_buf(fuse_req_t req, fuse_ino_t ino,
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct imapfs_fs *fs = req_fs(req);
-	struct file_handle *fh = (struct file_handle *)(uintptr_t)fi->fh;
+	struct fs_staged *staged = handle_staged(req, ino, fi);
 	struct store_node *dir;
 	const char *name;
 	uint32_t uid;
 	int errnum;
 
-	(void)ino;
-	if (!fh->staged) {
+	if (!staged) {
 		fuse_reply_err(req, 0);
 		return;
 	}
-	errnum = fs_staged_commit(fh->staged, &uid);
-	if (errnum == 0 && uid != 0 &&
-			fs_staged_name(fh->staged, &dir, &name))
+	errnum = fs_staged_commit(staged, &uid);
+	if (errnum == 0 && uid != 0 && fs_staged_name(staged, &dir, &name))
 		fs_alias_set(fs->aliases, dir, name,
-				fs_staged_mailbox(fh->staged), uid);
+				fs_staged_mailbox(staged), uid);
 	fuse_reply_err(req, errnum);
 }
 

@@ -234,7 +234,12 @@ int fs_xattr_get(struct imapfs_fs *fs, struct fs_inode *inode,
 	struct attrs a;
 	int errnum;
 
-	/* Cheap answer for the attributes ls and cp ask every file for. */
+	/* The namespaces ls -l asks every file about (security.selinux,
+	 * system.posix_acl_access) do not exist here.  ENOTSUP says so for
+	 * the whole file system, and ls(1) then stops asking for the rest
+	 * of the listing; ENODATA would cost a request per file and name. */
+	if (!g_str_has_prefix(name, "user."))
+		return ENOTSUP;
 	if (!g_str_has_prefix(name, XATTR_PREFIX))
 		return ENODATA;
 	errnum = attrs_collect(fs, inode, cancel, &a);

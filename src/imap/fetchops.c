@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "imap/uidset.h"
 #include "log.h"
 
 /* --- listings ------------------------------------------------------------- */
@@ -78,10 +79,12 @@ bool imap_fetch_summaries(struct imap_session *session, const char *uid_set,
 /* --- bodies --------------------------------------------------------------- */
 
 struct body_fetch {
-	uint32_t uid;
+	struct imap_body_want *wants;	/* ascending UIDs */
+	size_t count;
 	const struct imap_body_sink *sink;
-	struct imap_body_outcome *outcome;
+	bool *wrong_uid;
 	bool open;		/* the sink has a body begun */
+	bool refused;		/* the sink refused the body begun last */
 };
 
 /* "BODY[]", or "BODY[]<0>" for the start of one. */
@@ -91,20 +94,35 @@ static bool is_body_key(const char *key)
 			g_ascii_strcasecmp(key, "BODY[]<0>") == 0);
 }
 
+static struct imap_body_want *find_want(struct body_fetch *f, uint32_t uid)
+{
+	size_t lo = 0, hi = f->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f->wants[mid].uid == uid)
+			return &f->wants[mid];
+		if (f->wants[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 static void body_drop(struct body_fetch *f)
 {
 	if (f->open)
-		f->sink->end(f->sink->ctx, false);
+		f->sink->end(f->sink->ctx, 0, false);
 	f->open = false;
 }
 
-static bool body_begin(struct body_fetch *f, uint64_t size)
+static void body_begin(struct body_fetch *f, uint64_t size)
 {
 	body_drop(f);
 	f->open = f->sink->begin(f->sink->ctx, size);
-	if (!f->open)
-		f->outcome->sink_failed = true;
-	return f->open;
+	f->refused = !f->open;
 }
 
 static enum imap_literal_action body_literal_begin(void *ctx,
@@ -139,6 +157,7 @@ static bool body_untagged(void *ctx, const struct imap_response *r)
 {
 	struct body_fetch *f = ctx;
 	const struct imap_arg *items, *body = NULL;
+	struct imap_body_want *want;
 	uint32_t uid = 0;
 	size_t count;
 
@@ -154,46 +173,51 @@ static bool body_untagged(void *ctx, const struct imap_response *r)
 				is_body_key(key))
 			body = &items[i + 1];
 	}
-	if (uid == f->uid)
-		f->outcome->saw_uid = true;
+	want = uid ? find_want(f, uid) : NULL;
+	if (want)
+		want->saw_uid = true;
 	if (!body) {
 		body_drop(f);
 		return false;	/* a flag update: the session reports it */
 	}
-	if (uid != f->uid) {
+	if (!want) {
 		if (uid != 0)
-			log_warning("asked for UID %u, server sent UID %u; "
-					"ignored", f->uid, uid);
-		f->outcome->wrong_uid = true;
+			log_warning("server sent the body of UID %u, which "
+					"was not asked for; ignored", uid);
+		*f->wrong_uid = true;
 		body_drop(f);
 		return false;
 	}
 	if (body->type == IMAP_ARG_STRING || body->type == IMAP_ARG_LITERAL) {
 		/* Small bodies may come as a quoted string. */
-		if (!body_begin(f, body->u.str.len))
-			return false;
-		f->sink->data(f->sink->ctx, body->u.str.data,
-				body->u.str.len);
+		body_begin(f, body->u.str.len);
+		if (f->open)
+			f->sink->data(f->sink->ctx, body->u.str.data,
+					body->u.str.len);
 	}
-	if (!f->open)
+	if (!f->open) {
+		if (f->refused)
+			want->sink_failed = true;
 		return false;
+	}
 	f->open = false;
-	if (f->outcome->kept) {
+	if (want->kept) {
 		/* Two bodies for one UID in one command: keep the first. */
-		f->sink->end(f->sink->ctx, false);
-	} else if (f->sink->end(f->sink->ctx, true)) {
-		f->outcome->kept = true;
+		f->sink->end(f->sink->ctx, 0, false);
+	} else if (f->sink->end(f->sink->ctx, uid, true)) {
+		want->kept = true;
 	} else {
-		f->outcome->sink_failed = true;
+		want->sink_failed = true;
 	}
 	return false;
 }
 
-static bool fetch_body(struct imap_session *session, uint32_t uid,
-		uint32_t max_len, const struct imap_body_sink *sink,
-		struct imap_body_outcome *outcome, struct imap_result *result)
+static bool fetch_bodies(struct imap_session *session,
+		struct imap_body_want *wants, size_t count, uint32_t max_len,
+		const struct imap_body_sink *sink, bool *wrong_uid,
+		struct imap_result *result)
 {
-	struct body_fetch f = { uid, sink, outcome, false };
+	struct body_fetch f = { wants, count, sink, wrong_uid, false, false };
 	struct imap_command_handlers h = {
 		.untagged = body_untagged,
 		.literal_begin = body_literal_begin,
@@ -201,17 +225,55 @@ static bool fetch_body(struct imap_session *session, uint32_t uid,
 		.literal_end = body_literal_end,
 		.ctx = &f,
 	};
+	uint32_t *uids = g_new(uint32_t, count);
+	GString *set = g_string_new(NULL);
+	bool ok = true;
+
+	*wrong_uid = false;
+	for (size_t i = 0; i < count; i++) {
+		wants[i].kept = wants[i].saw_uid = false;
+		wants[i].sink_failed = false;
+		uids[i] = wants[i].uid;
+	}
+	for (size_t done = 0; ok && done < count;) {
+		g_string_truncate(set, 0);
+		done += imap_uidset_format(set, uids + done, count - done,
+				IMAP_UIDSET_MAX_TEXT);
+		ok = imap_session_run(session, max_len ? imap_command_new(
+					"UID FETCH %s (UID BODY.PEEK[]<0.%u>)",
+					set->str, max_len) : imap_command_new(
+					"UID FETCH %s (UID BODY.PEEK[])",
+					set->str), &h, result);
+		/* A body begun in a response that never ended (the
+		 * connection broke) is not kept. */
+		body_drop(&f);
+	}
+	g_string_free(set, TRUE);
+	g_free(uids);
+	return ok;
+}
+
+bool imap_fetch_bodies(struct imap_session *session,
+		struct imap_body_want *wants, size_t count,
+		const struct imap_body_sink *sink, bool *wrong_uid,
+		struct imap_result *result)
+{
+	return fetch_bodies(session, wants, count, 0, sink, wrong_uid,
+			result);
+}
+
+static bool fetch_one(struct imap_session *session, uint32_t uid,
+		uint32_t max_len, const struct imap_body_sink *sink,
+		struct imap_body_outcome *outcome, struct imap_result *result)
+{
+	struct imap_body_want want = { .uid = uid };
 	bool ok;
 
-	memset(outcome, 0, sizeof(*outcome));
-	ok = imap_session_run(session, max_len ? imap_command_new(
-				"UID FETCH %u (UID BODY.PEEK[]<0.%u>)", uid,
-				max_len) : imap_command_new(
-				"UID FETCH %u (UID BODY.PEEK[])", uid), &h,
-			result);
-	/* A body begun in a response that never ended (the connection
-	 * broke) is not kept. */
-	body_drop(&f);
+	ok = fetch_bodies(session, &want, 1, max_len, sink,
+			&outcome->wrong_uid, result);
+	outcome->kept = want.kept;
+	outcome->saw_uid = want.saw_uid;
+	outcome->sink_failed = want.sink_failed;
 	return ok;
 }
 
@@ -219,14 +281,14 @@ bool imap_fetch_body(struct imap_session *session, uint32_t uid,
 		const struct imap_body_sink *sink,
 		struct imap_body_outcome *outcome, struct imap_result *result)
 {
-	return fetch_body(session, uid, 0, sink, outcome, result);
+	return fetch_one(session, uid, 0, sink, outcome, result);
 }
 
 bool imap_fetch_body_start(struct imap_session *session, uint32_t uid,
 		uint32_t max_len, const struct imap_body_sink *sink,
 		struct imap_body_outcome *outcome, struct imap_result *result)
 {
-	return fetch_body(session, uid, max_len ? max_len : 1, sink, outcome,
+	return fetch_one(session, uid, max_len ? max_len : 1, sink, outcome,
 			result);
 }
 

@@ -39,18 +39,43 @@ bool imap_fetch_summaries(struct imap_session *session, const char *uid_set,
 		bool modseq, const struct imap_summary_handlers *handlers,
 		struct imap_result *result);
 
-/* Where a body goes as it arrives. */
+/* Where bodies go as they arrive, one after another. */
 struct imap_body_sink {
-	/* A body of size bytes begins; false drops its bytes (they are
-	 * still read, never kept in memory). */
+	/* A body of size bytes begins (its UID may only come after it);
+	 * false drops its bytes (they are still read, never kept in
+	 * memory). */
 	bool (*begin)(void *ctx, uint64_t size);
 	void (*data)(void *ctx, const void *data, size_t len);
-	/* The body begun last ends: keep it (true: it came in a FETCH
-	 * response for the UID asked for, and is the first such) or drop
-	 * it.  Returns whether it was kept. */
-	bool (*end)(void *ctx, bool keep);
+	/* The body begun last ends, its FETCH response complete: keep it
+	 * as the body of uid (true: that UID was asked for and this is its
+	 * first body) or drop it (uid is then 0).  Returns whether it was
+	 * kept. */
+	bool (*end)(void *ctx, uint32_t uid, bool keep);
 	void *ctx;
 };
+
+/* A body asked for: the UID in, what became of it out. */
+struct imap_body_want {
+	uint32_t uid;
+	bool kept;		/* its body is in the sink */
+	bool saw_uid;		/* a FETCH response named the UID */
+	bool sink_failed;	/* the sink refused its body */
+};
+
+/*
+ * UID FETCH set (UID BODY.PEEK[]) for every want (ascending UIDs, no
+ * repeats), in as many commands as the set's length needs: never sets
+ * \Seen.  A body is kept only when its FETCH response names a UID asked
+ * for (RFC 3501 §7.4.2 lets a server send FETCH data for any message,
+ * asked for or not); the UID may come before or after the body in the
+ * response, so each body goes to the sink as it arrives and is kept or
+ * dropped the moment its own response is complete, not when the command
+ * ends.  *wrong_uid tells that a body came for a UID not asked for.
+ */
+bool imap_fetch_bodies(struct imap_session *session,
+		struct imap_body_want *wants, size_t count,
+		const struct imap_body_sink *sink, bool *wrong_uid,
+		struct imap_result *result);
 
 struct imap_body_outcome {
 	bool kept;		/* the body of the UID asked for is in the sink */
@@ -59,13 +84,7 @@ struct imap_body_outcome {
 	bool sink_failed;	/* begin or end refused a body to keep */
 };
 
-/*
- * UID FETCH uid (UID BODY.PEEK[]): never sets \Seen.  A body is kept only
- * when its FETCH response names uid (RFC 3501 §7.4.2 lets a server send
- * FETCH data for any message, asked for or not); the UID may come before
- * or after the body in the response, so each body goes to the sink as it
- * arrives and is kept or dropped when its response is complete.
- */
+/* The same for one UID. */
 bool imap_fetch_body(struct imap_session *session, uint32_t uid,
 		const struct imap_body_sink *sink,
 		struct imap_body_outcome *outcome, struct imap_result *result);

@@ -3,6 +3,7 @@
 #define IMAPFS_STORE_MAILBOX_PRIVATE_H
 
 #include "store/mailbox.h"
+#include "store/readahead.h"
 
 /*
  * Lock order: the account's tree lock before a mailbox lock, and no lock
@@ -46,6 +47,11 @@ struct store_mailbox {
 	uint32_t listing_exists;	/* ... with this count ... */
 	uint32_t listing_exists_uidvalidity;	/* ... and UIDVALIDITY */
 	GHashTable *fetching;		/* UID -> struct fetch_slot */
+	struct readahead readahead;	/* how reads walk it (fetch.c) */
+	/* UIDs whose fetch failed lately (a ring): not fetched ahead, so a
+	 * bad message fails its own reads, never a batch of good ones. */
+	uint32_t fetch_failed[32];
+	unsigned fetch_failed_next;
 	gint64 last_flag_change_at;	/* atomic; monotonic µs (flags.c) */
 };
 

@@ -222,8 +222,9 @@ static void prefix_data(void *ctx, const void *data, size_t len)
 	g_string_append_len(ctx, data, (gssize)len);
 }
 
-static bool prefix_end(void *ctx, bool keep)
+static bool prefix_end(void *ctx, uint32_t uid, bool keep)
 {
+	(void)uid;
 	if (!keep)
 		g_string_truncate(ctx, 0);
 	return keep;

@@ -154,6 +154,24 @@ static bool index_search(const struct msg_index *index, uint32_t uid,
 	return false;
 }
 
+size_t msg_index_lower_bound(struct msg_index *index, uint32_t uid)
+{
+	guint lo = 0, hi;
+
+	compact(index);
+	hi = index->entries->len;
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+
+		if (g_array_index(index->entries, struct msg_entry,
+					mid).uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 struct msg_entry *msg_index_find(struct msg_index *index, uint32_t uid)
 {
 	guint pos;

@@ -52,6 +52,9 @@ void msg_index_finish(struct msg_index *index);
  */
 size_t msg_index_count(const struct msg_index *index);
 const struct msg_entry *msg_index_at(struct msg_index *index, size_t i);
+/* The position (for at) of the first entry whose UID is uid or above;
+ * count when there is none. */
+size_t msg_index_lower_bound(struct msg_index *index, uint32_t uid);
 /* NULL for a UID not in the index or removed. */
 struct msg_entry *msg_index_find(struct msg_index *index, uint32_t uid);
 bool msg_index_remove(struct msg_index *index, uint32_t uid);

@@ -3,6 +3,7 @@
 and a remount without being fetched again."""
 
 import os
+import re
 
 import pytest
 
@@ -69,6 +70,18 @@ def _fetch_lines(log):
                                   "BINARY.PEEK" in line.upper())]
 
 
+def _fetched_uids(log):
+    """The UIDs the body fetches in a trace asked for."""
+    uids = set()
+    for line in _fetch_lines(log):
+        m = re.search(r"UID FETCH ([0-9:,]+) ", line)
+        assert m, line
+        for part in m.group(1).split(","):
+            lo, _, hi = part.partition(":")
+            uids.update(range(int(lo), int(hi or lo) + 1))
+    return uids
+
+
 def test_remount_reads_from_cache_without_fetching(mount, dovecot, oracle,
                                                    tmp_path):
     cache = str(tmp_path / "cache")
@@ -92,7 +105,8 @@ def test_remount_reads_from_cache_without_fetching(mount, dovecot, oracle,
 def test_remount_fetches_only_what_was_not_read(mount, dovecot, tmp_path):
     cache = str(tmp_path / "cache")
     msgs = dovecot.corpus.by_mailbox(("INBOX",))
-    read_before, unread = msgs[:3], msgs[3:]
+    # One read is no walk through the mailbox: nothing is fetched ahead.
+    read_before, unread = msgs[:1], msgs[1:]
     m = mount(dovecot, cache_dir=cache)
     for msg in read_before:
         _read(os.path.join(m.path, "INBOX", msg.filename))
@@ -101,10 +115,13 @@ def test_remount_fetches_only_what_was_not_read(mount, dovecot, tmp_path):
     m2 = mount(dovecot, cache_dir=cache, trace=True)
     for msg in read_before:
         _read(os.path.join(m2.path, "INBOX", msg.filename))
-    assert _fetch_lines(m2.log()) == []
     _read(os.path.join(m2.path, "INBOX", unread[0].filename))
     m2.stop()
-    assert _fetch_lines(m2.log()), m2.log()[-3000:]
+    # Reading on from the cached ones may fetch the next ones ahead
+    # (docs/DESIGN.md, "Reading ahead"), never a cached one again.
+    fetched = _fetched_uids(m2.log())
+    assert unread[0].uid in fetched, m2.log()[-3000:]
+    assert not fetched & {msg.uid for msg in read_before}, fetched
 
 
 def test_bodies_are_kept_in_cache_dir(mount, dovecot, tmp_path):
