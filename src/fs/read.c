@@ -26,7 +26,13 @@ enum body_purpose {
 	BODY_FOR_OPEN,
 	BODY_FOR_READ,
 	BODY_FOR_GETATTR,
+	BODY_FOR_RANGE,		/* a READ served before its body is whole */
 };
+
+/* A message at least this big (by its listed size) is not waited for
+ * whole by a read of its start: head -c 1000 of 50 MB takes a round
+ * trip, not the whole download. */
+#define RANGE_MIN (1u << 20)
 
 /*
  * A request whose body is not cached is answered from one of the store's
@@ -37,6 +43,7 @@ enum body_purpose {
  */
 struct body_request {
 	struct store_body_wait wait;
+	struct store_range_wait range;	/* RANGE */
 	struct imapfs_fs *fs;
 	fuse_req_t req;
 	fuse_ino_t ino;
@@ -171,10 +178,26 @@ static void body_fetched(struct store_body_wait *wait, int errnum,
 static void body_interrupted(fuse_req_t req, void *data)
 {
 	struct body_request *r = data;
+	bool detached = r->purpose == BODY_FOR_RANGE ?
+		store_range_wait_cancel(&r->range) :
+		store_body_wait_cancel(&r->wait);
 
 	(void)req;
-	if (store_body_wait_cancel(&r->wait))
+	if (detached)
 		g_thread_pool_push(r->fs->interrupted, r, NULL);
+}
+
+static void range_fetched(struct store_range_wait *wait, int errnum,
+		const void *data, size_t len)
+{
+	struct body_request *r = wait->ctx;
+
+	fuse_req_interrupt_func(r->req, NULL, NULL);
+	if (errnum)
+		fuse_reply_err(r->req, errnum == ESTALE ? ENOENT : errnum);
+	else
+		fuse_reply_buf(r->req, data, MIN(len, r->size));
+	g_free(r);
 }
 
 void fs_answer_interrupted(gpointer data, gpointer user_data)
@@ -253,6 +276,16 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	body_request_start(o);
 }
 
+static bool start_of_big_message(struct imapfs_fs *fs, struct fs_inode *inode)
+{
+	uint64_t length;
+	bool exact;
+
+	return fs_inode_size(fs->inodes, inode, &exact) >= RANGE_MIN &&
+		!store_mailbox_cached_size(inode->mailbox, inode->uidvalidity,
+				inode->uid, &length);
+}
+
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
@@ -287,6 +320,20 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_data(req, body->entry.fd, body->entry.offset,
 				body->entry.length, size, off, true);
 		fs_bodies_put(fs->bodies, body);
+		return;
+	}
+	if (off == 0 && start_of_big_message(fs, inode)) {
+		/* Its first bytes now, the whole of it into the cache. */
+		store_mailbox_body_prefetch(inode->mailbox, inode->uidvalidity,
+				inode->uid);
+		r = body_request_new(fs, req, ino, inode, BODY_FOR_RANGE);
+		r->size = size;
+		r->range.done = range_fetched;
+		r->range.ctx = r;
+		fuse_req_interrupt_func(req, body_interrupted, r);
+		store_mailbox_range_start(&r->range, inode->mailbox,
+				inode->uidvalidity, inode->uid, 0,
+				(uint32_t)MIN(size, UINT32_MAX));
 		return;
 	}
 	r = body_request_new(fs, req, ino, inode, BODY_FOR_READ);

@@ -79,6 +79,7 @@ bool imap_fetch_summaries(struct imap_session *session, const char *uid_set,
 /* --- bodies --------------------------------------------------------------- */
 
 struct body_fetch {
+	const char *key;		/* "BODY[]", or "BODY[]<offset>" */
 	struct imap_body_want *wants;	/* ascending UIDs */
 	size_t count;
 	const struct imap_body_sink *sink;
@@ -87,11 +88,11 @@ struct body_fetch {
 	bool refused;		/* the sink refused the body begun last */
 };
 
-/* "BODY[]", or "BODY[]<0>" for the start of one. */
-static bool is_body_key(const char *key)
+/* The data item asked for: a body of another section or range is not
+ * the one asked for (RFC 3501 §7.4.2: "BODY[]<origin>" for a range). */
+static bool is_body_key(const struct body_fetch *f, const char *key)
 {
-	return key && (g_ascii_strcasecmp(key, "BODY[]") == 0 ||
-			g_ascii_strcasecmp(key, "BODY[]<0>") == 0);
+	return key && g_ascii_strcasecmp(key, f->key) == 0;
 }
 
 static struct imap_body_want *find_want(struct body_fetch *f, uint32_t uid)
@@ -132,7 +133,7 @@ static enum imap_literal_action body_literal_begin(void *ctx,
 
 	if (info->kind != IMAP_RESPONSE_UNTAGGED || !info->name ||
 			strcmp(info->name, "FETCH") != 0 ||
-			!is_body_key(info->key))
+			!is_body_key(f, info->key))
 		return IMAP_LITERAL_INLINE;
 	body_begin(f, info->size);
 	/* Streamed even when the sink said no: the bytes must leave the
@@ -170,7 +171,7 @@ static bool body_untagged(void *ctx, const struct imap_response *r)
 		if (imap_arg_atom_equals(&items[i], "UID"))
 			imap_arg_get_uint32(&items[i + 1], &uid);
 		else if (imap_arg_get_atom(&items[i], &key) &&
-				is_body_key(key))
+				is_body_key(f, key))
 			body = &items[i + 1];
 	}
 	want = uid ? find_want(f, uid) : NULL;
@@ -212,12 +213,17 @@ static bool body_untagged(void *ctx, const struct imap_response *r)
 	return false;
 }
 
+/* max_len 0: whole bodies; else max_len bytes from offset. */
 static bool fetch_bodies(struct imap_session *session,
-		struct imap_body_want *wants, size_t count, uint32_t max_len,
-		const struct imap_body_sink *sink, bool *wrong_uid,
-		struct imap_result *result)
+		struct imap_body_want *wants, size_t count, uint64_t offset,
+		uint32_t max_len, const struct imap_body_sink *sink,
+		bool *wrong_uid, struct imap_result *result)
 {
-	struct body_fetch f = { wants, count, sink, wrong_uid, false, false };
+	char *key = max_len ? g_strdup_printf("BODY[]<%" G_GUINT64_FORMAT ">",
+			offset) : g_strdup("BODY[]");
+	struct body_fetch f = {
+		key, wants, count, sink, wrong_uid, false, false,
+	};
 	struct imap_command_handlers h = {
 		.untagged = body_untagged,
 		.literal_begin = body_literal_begin,
@@ -240,8 +246,9 @@ static bool fetch_bodies(struct imap_session *session,
 		done += imap_uidset_format(set, uids + done, count - done,
 				IMAP_UIDSET_MAX_TEXT);
 		ok = imap_session_run(session, max_len ? imap_command_new(
-					"UID FETCH %s (UID BODY.PEEK[]<0.%u>)",
-					set->str, max_len) : imap_command_new(
+					"UID FETCH %s (UID BODY.PEEK[]<%"
+					G_GUINT64_FORMAT ".%u>)", set->str,
+					offset, max_len) : imap_command_new(
 					"UID FETCH %s (UID BODY.PEEK[])",
 					set->str), &h, result);
 		/* A body begun in a response that never ended (the
@@ -250,6 +257,7 @@ static bool fetch_bodies(struct imap_session *session,
 	}
 	g_string_free(set, TRUE);
 	g_free(uids);
+	g_free(key);
 	return ok;
 }
 
@@ -258,18 +266,19 @@ bool imap_fetch_bodies(struct imap_session *session,
 		const struct imap_body_sink *sink, bool *wrong_uid,
 		struct imap_result *result)
 {
-	return fetch_bodies(session, wants, count, 0, sink, wrong_uid,
+	return fetch_bodies(session, wants, count, 0, 0, sink, wrong_uid,
 			result);
 }
 
 static bool fetch_one(struct imap_session *session, uint32_t uid,
-		uint32_t max_len, const struct imap_body_sink *sink,
+		uint64_t offset, uint32_t max_len,
+		const struct imap_body_sink *sink,
 		struct imap_body_outcome *outcome, struct imap_result *result)
 {
 	struct imap_body_want want = { .uid = uid };
 	bool ok;
 
-	ok = fetch_bodies(session, &want, 1, max_len, sink,
+	ok = fetch_bodies(session, &want, 1, offset, max_len, sink,
 			&outcome->wrong_uid, result);
 	outcome->kept = want.kept;
 	outcome->saw_uid = want.saw_uid;
@@ -281,15 +290,24 @@ bool imap_fetch_body(struct imap_session *session, uint32_t uid,
 		const struct imap_body_sink *sink,
 		struct imap_body_outcome *outcome, struct imap_result *result)
 {
-	return fetch_one(session, uid, 0, sink, outcome, result);
+	return fetch_one(session, uid, 0, 0, sink, outcome, result);
 }
 
 bool imap_fetch_body_start(struct imap_session *session, uint32_t uid,
 		uint32_t max_len, const struct imap_body_sink *sink,
 		struct imap_body_outcome *outcome, struct imap_result *result)
 {
-	return fetch_one(session, uid, max_len ? max_len : 1, sink, outcome,
-			result);
+	return fetch_one(session, uid, 0, max_len ? max_len : 1, sink,
+			outcome, result);
+}
+
+bool imap_fetch_body_range(struct imap_session *session, uint32_t uid,
+		uint64_t offset, uint32_t max_len,
+		const struct imap_body_sink *sink,
+		struct imap_body_outcome *outcome, struct imap_result *result)
+{
+	return fetch_one(session, uid, offset, max_len ? max_len : 1, sink,
+			outcome, result);
 }
 
 bool imap_noop(struct imap_session *session, struct imap_result *result)

@@ -95,6 +95,13 @@ bool imap_fetch_body_start(struct imap_session *session, uint32_t uid,
 		uint32_t max_len, const struct imap_body_sink *sink,
 		struct imap_body_outcome *outcome, struct imap_result *result);
 
+/* The same for max_len bytes from offset (BODY.PEEK[]<offset.max_len>,
+ * RFC 3501 §6.4.5): fewer when the body ends first, none past its end. */
+bool imap_fetch_body_range(struct imap_session *session, uint32_t uid,
+		uint64_t offset, uint32_t max_len,
+		const struct imap_body_sink *sink,
+		struct imap_body_outcome *outcome, struct imap_result *result);
+
 /* NOOP: lets the server tell what changed (RFC 3501 §6.1.2). */
 bool imap_noop(struct imap_session *session, struct imap_result *result);
 

@@ -225,6 +225,47 @@ static bool slot_waited_for(struct fetch_slot *slot)
 	return waited;
 }
 
+int store_mailbox_fetch_session(struct store_mailbox *mb, uint32_t uidvalidity,
+		struct imap_session **session_r, const char **cache_id_r)
+{
+	struct imap_session *session;
+	struct imap_result result;
+	int errnum;
+
+	errnum = store_mailbox_session(mb, "fetch from", false, false,
+			&session);
+	if (errnum)
+		return errnum;
+	if (imap_session_selected(session)->uidvalidity != uidvalidity) {
+		/* This session's view may be the older one (the mailbox was
+		 * created again since it was selected): look afresh. */
+		imap_session_forget_selected(session);
+		if (!imap_session_select(session, mb->raw_name, true,
+					&result)) {
+			errnum = imap_result_errno(&result);
+			goto fail;
+		}
+	}
+	if (imap_session_selected(session)->uidvalidity != uidvalidity) {
+		/* The UIDs we know name other messages now. */
+		errnum = ESTALE;
+		goto fail;
+	}
+	/* The identity of the mailbox this session has selected, taken now:
+	 * a listing on another thread may have moved the name's identity
+	 * since, and these bytes belong to this one. */
+	*cache_id_r = store_mailbox_session_cache_id(mb, session);
+	if (!*cache_id_r) {
+		errnum = ESTALE;
+		goto fail;
+	}
+	*session_r = session;
+	return 0;
+fail:
+	imap_pool_release(store_account_pool(mb->account), session);
+	return errnum;
+}
+
 /*
  * Fetch the bodies of slots (of batch, ascending) on one session,
  * answering each as it comes.  The UIDs still unanswered at the end get an errno in their slot:
@@ -256,34 +297,11 @@ static int batch_fetch(struct fetch_batch *batch, struct fetch_slot **slots,
 	bool wrong_uid;
 	int errnum;
 
-	errnum = store_mailbox_session(mb, "fetch from", false, false,
-			&session);
+	errnum = store_mailbox_fetch_session(mb, batch->uidvalidity, &session,
+			&sink.cache_id);
 	if (errnum) {
 		g_free(wants);
 		return errnum;
-	}
-	if (imap_session_selected(session)->uidvalidity != batch->uidvalidity) {
-		/* This session's view may be the older one (the mailbox was
-		 * created again since it was selected): look afresh. */
-		imap_session_forget_selected(session);
-		if (!imap_session_select(session, mb->raw_name, true,
-					&result)) {
-			errnum = imap_result_errno(&result);
-			goto out;
-		}
-	}
-	if (imap_session_selected(session)->uidvalidity != batch->uidvalidity) {
-		/* The UIDs we know name other messages now. */
-		errnum = ESTALE;
-		goto out;
-	}
-	/* The identity of the mailbox this session has selected, taken now:
-	 * a listing on another thread may have moved the name's identity
-	 * since, and these bytes belong to this one. */
-	sink.cache_id = store_mailbox_session_cache_id(mb, session);
-	if (!sink.cache_id) {
-		errnum = ESTALE;
-		goto out;
 	}
 	for (size_t i = 0; i < count; i++)
 		wants[n++].uid = slots[i]->uid;
@@ -318,7 +336,6 @@ static int batch_fetch(struct fetch_batch *batch, struct fetch_slot **slots,
 			break;
 		}
 	}
-out:
 	body_cache_writer_abort(&sink.writer);
 	imap_pool_release(pool, session);
 	g_free(wants);
@@ -523,6 +540,24 @@ int store_mailbox_body_start(struct store_body_wait *wait,
 	if (ahead)
 		store_account_submit(mb->account, &ahead->job);
 	return EINPROGRESS;
+}
+
+void store_mailbox_body_prefetch(struct store_mailbox *mb,
+		uint32_t uidvalidity, uint32_t uid)
+{
+	struct fetch_batch *own = NULL;
+
+	g_mutex_lock(&mb->lock);
+	if (!g_hash_table_contains(mb->fetching, GUINT_TO_POINTER(uid))) {
+		GArray *one = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+
+		g_array_append_val(one, uid);
+		own = batch_new_locked(mb, uidvalidity, one, false);
+		g_array_unref(one);
+	}
+	g_mutex_unlock(&mb->lock);
+	if (own)
+		store_account_submit(mb->account, &own->job);
 }
 
 bool store_body_wait_cancel(struct store_body_wait *wait)

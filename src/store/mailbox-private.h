@@ -66,6 +66,13 @@ struct store_mailbox {
 int store_mailbox_session(struct store_mailbox *mb, const char *doing,
 		bool sync, bool write, struct imap_session **session_r);
 
+/* store_mailbox_session() for reading bodies under uidvalidity: selected
+ * afresh if the session's view is older, ESTALE if the UIDs name other
+ * messages now; *cache_id_r is where its bytes belong in the cache
+ * (store_mailbox_session_cache_id()). */
+int store_mailbox_fetch_session(struct store_mailbox *mb, uint32_t uidvalidity,
+		struct imap_session **session_r, const char **cache_id_r);
+
 /* We changed the mailbox on the server (appended, moved in, a flag
  * refused): list it again at its next use, and do not let a listing
  * already under way, whose answer may predate the change, pass for

@@ -99,6 +99,36 @@ int store_mailbox_body_start(struct store_body_wait *wait,
 		struct body_cache_entry *entry);
 bool store_body_wait_cancel(struct store_body_wait *wait);
 
+/* Start fetching a body into the cache unless it is on its way: for a
+ * reader who is served its first bytes by a range meanwhile. */
+void store_mailbox_body_prefetch(struct store_mailbox *mailbox,
+		uint32_t uidvalidity, uint32_t uid);
+
+/*
+ * len bytes of a body from offset (BODY.PEEK[]<offset.len>), into memory,
+ * without waiting for the rest of the body: the first bytes of a big
+ * message are served while the whole of it streams into the cache.
+ * Returns EINPROGRESS, after which done is called once, from one of the
+ * store's threads, with the bytes (fewer at the body's end) or an errno
+ * -- unless store_range_wait_cancel() returns true first.
+ */
+struct store_range_wait;
+typedef void (*store_range_done_fn)(struct store_range_wait *wait,
+		int errnum, const void *data, size_t len);
+
+struct store_range_wait {
+	store_range_done_fn done;
+	void *ctx;
+	/* private */
+	struct store_mailbox *mailbox;
+	struct range_job *job;
+};
+
+int store_mailbox_range_start(struct store_range_wait *wait,
+		struct store_mailbox *mailbox, uint32_t uidvalidity,
+		uint32_t uid, uint64_t offset, uint32_t len);
+bool store_range_wait_cancel(struct store_range_wait *wait);
+
 /* The exact size if the body is cached (no network), else false. */
 bool store_mailbox_cached_size(struct store_mailbox *mailbox,
 		uint32_t uidvalidity, uint32_t uid, uint64_t *size_r);

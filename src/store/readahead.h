@@ -19,8 +19,12 @@
 
 struct readahead {
 	uint32_t uidvalidity;
-	size_t last_pos;	/* index position read last */
-	uint32_t asked_up_to;	/* highest UID fetched ahead */
+	size_t last_pos;	/* index position read furthest in the
+				 * walk's direction */
+	int direction;		/* of the walk: 1 up the UIDs, -1 down
+				 * (rg lists a directory backwards), 0 not
+				 * known yet */
+	uint32_t frontier;	/* UID fetched ahead furthest; 0: none */
 	uint32_t trigger_uid;	/* reaching it asks for the next batch */
 	unsigned window;	/* messages in the next batch */
 	unsigned in_flight;	/* batches fetching ahead */
@@ -36,7 +40,7 @@ struct readahead_limits {
 
 /*
  * A read of uid in a mailbox whose index is index (under UIDVALIDITY
- * uidvalidity).  Appends to uids (uint32_t, ascending) what to fetch
+ * uidvalidity).  Fills uids (uint32_t, empty on entry) with what to fetch
  * ahead of it: nothing, or a batch of UIDs after it.  The read's own body,
  * if it must be fetched, is the caller's business, and is fetched on its
  * own: a bad message ahead must not fail the read of a good one.
