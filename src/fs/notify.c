@@ -66,6 +66,16 @@ static void notice_send(struct fs_notifier *notifier,
 				g_strerror(-rc));
 }
 
+void fs_notify_inval_attr_now(struct fs_notifier *notifier, fuse_ino_t ino)
+{
+	int rc = fuse_lowlevel_notify_inval_inode(notifier->session, ino,
+			-1, 0);
+
+	if (rc != 0 && rc != -ENOENT)
+		log_debug(LOG_AREA_FUSE, "notification failed: %s",
+				g_strerror(-rc));
+}
+
 static gpointer notifier_main(gpointer data)
 {
 	struct fs_notifier *notifier = data;

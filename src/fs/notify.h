@@ -18,6 +18,13 @@ void fs_notifier_stop(struct fs_notifier **notifier);
 
 /* Attributes (size) and cached data of ino are stale. */
 void fs_notify_inval_inode(struct fs_notifier *notifier, fuse_ino_t ino);
+/* Only the attributes (the size) of ino are stale, said now, from the
+ * calling thread: unlike the rest, the kernel takes no lock for it that a
+ * request may hold (it bumps the inode's attribute version and nothing
+ * else, fuse_reverse_inval_inode with a negative offset), so a handler may
+ * send it before its own reply, and whatever the kernel does after that
+ * reply asks for the size again.  Not held back by the test delay. */
+void fs_notify_inval_attr_now(struct fs_notifier *notifier, fuse_ino_t ino);
 /* The name in directory parent is stale. */
 void fs_notify_inval_entry(struct fs_notifier *notifier, fuse_ino_t parent,
 		const char *name);

@@ -110,15 +110,14 @@ static struct imapfs_fs *req_fs(fuse_req_t req)
 /* --- attributes ------------------------------------------------------------ */
 
 /* Fills *st and returns how long the kernel may keep it.  A message's
- * size stays uncached until measured: the kernel clips page-cache reads at
- * the size it holds and asks again only once that has expired, so a stale
- * RFC822.SIZE kept for a day would cut reads short (docs/DESIGN.md,
- * "Message sizes"). */
+ * announced size (RFC822.SIZE) is kept as long as a measured one: the
+ * kernel clips page-cache reads at the size it holds, but every read
+ * follows an open, and an open measures the size and tells the kernel
+ * when it was wrong before it returns (read.c; docs/DESIGN.md, "Message
+ * sizes"). */
 double fs_fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
 		struct stat *st)
 {
-	bool size_exact;
-
 	memset(st, 0, sizeof(*st));
 	st->st_ino = inode->ino;
 	st->st_uid = fs->uid;
@@ -148,12 +147,12 @@ double fs_fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
 	}
 	/* Messages never change (imapfs(1), "Changing things"). */
 	st->st_mode = S_IFREG | 0444;
-	st->st_size = (off_t)fs_inode_size(fs->inodes, inode, &size_exact);
+	st->st_size = (off_t)fs_inode_size(fs->inodes, inode, NULL);
 	st->st_blocks = (st->st_size + 511) / 512;
 	st->st_mtim.tv_sec = inode->mtime;
 	st->st_atim = st->st_mtim;
 	st->st_ctim = st->st_mtim;
-	return size_exact ? fs->message_timeout : 0;
+	return fs->message_timeout;
 }
 
 void fs_fill_entry(struct imapfs_fs *fs, struct fs_inode *inode,
@@ -654,8 +653,12 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
+	/* Always READDIRPLUS, not only when the kernel guesses that stat
+	 * will follow: a walk (grep -r, rg, tar) then gets each message's
+	 * entry with a few hundred others instead of a LOOKUP each. */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	/* New messages go from the kernel's pipe into their staging file
@@ -665,9 +668,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Message files are immutable: nothing for the kernel to
 	 * invalidate on an mtime change. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
-	/* Files are opened without us once opens answer ENOSYS (read.c),
-	 * and then an O_TRUNC folded into OPEN would never reach us: the
-	 * kernel must send it as a SETATTR, which a message refuses. */
+	/* An O_TRUNC comes as a SETATTR of the size, which a message
+	 * refuses, not folded into an OPEN. */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 }
 

@@ -4,13 +4,13 @@
  * threads have fetched the body; and the new files being written
  * (fs/staged.h).
  *
- * Messages never change, so the kernel need not tell us when one is
- * opened or closed: the first read-only open of a message answers ENOSYS,
- * after which the kernel opens every file by itself, keeps its pages, and
- * sends no OPEN or RELEASE again (docs/DESIGN.md, "Reading without
- * opening").  Reads of such files come with no handle and find their body
- * by inode (fs/bodies.h).  With -o seen an open is an event (it marks the
- * message \Seen), so opens are kept.
+ * An open of a message learns its exact length before it returns (the
+ * body is fetched, or found in the cache), and says NOFLUSH: close() of a
+ * message costs the reader no round trip, and the kernel may cache an
+ * announced size like any other attribute, since no read can happen
+ * before an open has corrected it (docs/DESIGN.md, "Message sizes").
+ * The one exception is the start of a big message, served before its body
+ * is whole: that open reads past the page cache.
  */
 #include "fs/fs.h"
 
@@ -78,9 +78,9 @@ static void reply_data(fuse_req_t req, int fd, uint64_t base,
  * whether the size announced before was right.  RFC822.SIZE can be wrong
  * (RFC 3501 §2.3.4 makes it a property of the message, but servers
  * compute it before conversions): the bytes win, and the kernel, which may
- * hold the old size, is told.  An announced size was never cached
- * (fs_fill_attr), so the kernel asks for the new one before it clips a
- * read at the old one.
+ * hold the old size, is told before this request is answered, so that
+ * the fstat() or read() after an open asks for the new one; its pages
+ * follow later, from the notifier.
  */
 static bool learn_length(struct imapfs_fs *fs, fuse_ino_t ino,
 		struct fs_inode *inode, uint64_t length)
@@ -95,7 +95,10 @@ static bool learn_length(struct imapfs_fs *fs, fuse_ino_t ino,
 		return true;
 	log_debug(LOG_AREA_FUSE, "UID %u: %" G_GUINT64_FORMAT " bytes, not %"
 			G_GUINT64_FORMAT, inode->uid, length, announced);
-	fs_notify_inval_inode(fs->notifier, ino);
+	if (fs->notifier) {
+		fs_notify_inval_attr_now(fs->notifier, ino);
+		fs_notify_inval_inode(fs->notifier, ino);
+	}
 	return false;
 }
 
@@ -112,7 +115,8 @@ static void reply_open(struct body_request *o, struct body_cache_entry *body)
 	else
 		o->fi.direct_io = 1;
 	/* Nothing to do at close (flush is for new files, write.c): the
-	 * kernel need not ask, once per close of every message read. */
+	 * kernel need not ask, once per close of every message read.
+	 * RELEASE still comes, but close() does not wait for it. */
 	o->fi.noflush = 1;
 	if (fuse_reply_open(o->req, &o->fi) == -ENOENT) {
 		close(fh->body.fd);
@@ -235,6 +239,16 @@ static void body_request_start(struct body_request *r)
 		body_reply(r, errnum, &body, false);
 }
 
+static bool start_of_big_message(struct imapfs_fs *fs, struct fs_inode *inode)
+{
+	uint64_t length;
+	bool exact;
+
+	return fs_inode_size(fs->inodes, inode, &exact) >= RANGE_MIN &&
+		!store_mailbox_cached_size(inode->mailbox, inode->uidvalidity,
+				inode->uid, &length);
+}
+
 void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct imapfs_fs *fs = fuse_req_userdata(req);
@@ -264,26 +278,25 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	mark_seen = store_account_config(fs->account)->mark_seen;
-	if (!mark_seen) {
-		/* From now on the kernel opens files without us. */
-		fuse_reply_err(req, ENOSYS);
+	if (mark_seen)
+		store_mailbox_mark_seen(inode->mailbox, inode->uidvalidity,
+				inode->uid);
+	if (start_of_big_message(fs, inode)) {
+		/* Not waited for whole: its reads go past the page cache,
+		 * which a wrong announced size would clip, and the size is
+		 * asked for again, so that fstat() waits for the exact one
+		 * (fs_getattr_of_reader) while head -c does not. */
+		if (fs->notifier)
+			fs_notify_inval_attr_now(fs->notifier, ino);
+		fi->fh = 0;
+		fi->direct_io = 1;
+		fi->noflush = 1;
+		fuse_reply_open(req, fi);
 		return;
 	}
-	store_mailbox_mark_seen(inode->mailbox, inode->uidvalidity,
-			inode->uid);
 	o = body_request_new(fs, req, ino, inode, BODY_FOR_OPEN);
 	o->fi = *fi;
 	body_request_start(o);
-}
-
-static bool start_of_big_message(struct imapfs_fs *fs, struct fs_inode *inode)
-{
-	uint64_t length;
-	bool exact;
-
-	return fs_inode_size(fs->inodes, inode, &exact) >= RANGE_MIN &&
-		!store_mailbox_cached_size(inode->mailbox, inode->uidvalidity,
-				inode->uid, &length);
 }
 
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -300,7 +313,7 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				fh->body.length, size, off, true);
 		return;
 	}
-	/* Opened without us (see the top of this file), or a new file. */
+	/* The start of a big message (see open), or a new file. */
 	inode = fs_inodes_get(fs->inodes, ino);
 	if (!inode) {
 		fuse_reply_err(req, ESTALE);

@@ -240,9 +240,8 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	inode = fs_inodes_ref_staged(fs->inodes, dir->node, staged);
-	/* No handle: once the kernel opens files without us (read.c) it
-	 * sends no RELEASE, even for files opened before; the new file is
-	 * found by its inode, which the kernel holds while it is open. */
+	/* No handle: the new file is found by its inode, which the kernel
+	 * holds while it is open, whichever descriptor writes to it. */
 	fi->fh = 0;
 	fi->direct_io = 1;
 	fs_fill_entry(fs, inode, &e);
@@ -276,7 +275,7 @@ void fs_op_write_buf(fuse_req_t req, fuse_ino_t ino,
 	int errnum;
 
 	if (!staged) {
-		/* A message, opened for writing without us (read.c). */
+		/* A message: never opened for writing (read.c). */
 		fuse_reply_err(req, EPERM);
 		return;
 	}
