@@ -8,7 +8,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # (isync and ripgrep: the benchmark's mbsync and rg baselines).
 packages=(
 	gcc pkg-config meson ninja-build
-	libfuse3-dev fuse3 libglib2.0-dev libgnutls28-dev
+	libfuse3-dev fuse3 libglib2.0-dev libgnutls28-dev libsqlite3-dev
 	dovecot-imapd dovecot-core openssl util-linux attr rsync
 	python3 python3-pytest python3-pytest-timeout python3-docutils
 	clang libclang-rt-14-dev

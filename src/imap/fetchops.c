@@ -10,6 +10,7 @@
 
 struct summaries {
 	const struct imap_summary_handlers *handlers;
+	bool flags_only;	/* (UID FLAGS): no RFC822.SIZE to expect */
 };
 
 static bool summary_untagged(void *ctx, const struct imap_response *r)
@@ -17,7 +18,7 @@ static bool summary_untagged(void *ctx, const struct imap_response *r)
 	struct summaries *s = ctx;
 	const struct imap_arg *items;
 	struct imap_summary summary = { 0 };
-	bool have_uid = false, have_size = false;
+	bool have_uid = false, have_size = false, have_flags = false;
 	size_t count;
 
 	if (!r->name || strcmp(r->name, "FETCH") != 0 ||
@@ -41,6 +42,7 @@ static bool summary_untagged(void *ctx, const struct imap_response *r)
 		} else if (imap_arg_atom_equals(key, "INTERNALDATE")) {
 			imap_arg_get_astring(value, &summary.internaldate);
 		} else if (imap_arg_atom_equals(key, "FLAGS")) {
+			have_flags = true;
 			if (value->type == IMAP_ARG_LIST)
 				summary.flags = value->u.list.items;
 		} else if (imap_arg_atom_equals(key, "MODSEQ") &&
@@ -51,7 +53,7 @@ static bool summary_untagged(void *ctx, const struct imap_response *r)
 	}
 	/* An unsolicited flag change that happens to arrive now is not part
 	 * of the listing; the session reports it as such. */
-	if (!have_uid || !have_size)
+	if (!have_uid || !(s->flags_only ? have_flags : have_size))
 		return false;
 	s->handlers->summary(s->handlers->ctx, &summary);
 	return true;
@@ -61,18 +63,54 @@ bool imap_fetch_summaries(struct imap_session *session, const char *uid_set,
 		bool modseq, const struct imap_summary_handlers *handlers,
 		struct imap_result *result)
 {
-	struct summaries s = { handlers };
+	return imap_fetch_summaries_since(session, uid_set, modseq, 0,
+			handlers, result);
+}
+
+static bool uid_set_valid(const char *uid_set)
+{
+	/* digits, ':', ',' and '*' only (imap/uidset.h) */
+	return *uid_set && strspn(uid_set, "0123456789:,*") ==
+		strlen(uid_set);
+}
+
+bool imap_fetch_summaries_since(struct imap_session *session,
+		const char *uid_set, bool modseq, uint64_t changed_since,
+		const struct imap_summary_handlers *handlers,
+		struct imap_result *result)
+{
+	struct summaries s = { handlers, false };
+	struct imap_command_handlers h = {
+		.untagged = summary_untagged,
+		.ctx = &s,
+	};
+	char since[48] = "";
+
+	g_return_val_if_fail(uid_set_valid(uid_set), false);
+	/* CHANGEDSINCE implies MODSEQ in the answers (RFC 7162 §3.1.4.1) */
+	if (changed_since)
+		g_snprintf(since, sizeof(since), " (CHANGEDSINCE %"
+				G_GUINT64_FORMAT ")", changed_since);
+	return imap_session_run(session, imap_command_new(
+				"UID FETCH %s (UID FLAGS RFC822.SIZE "
+				"INTERNALDATE%s)%s", uid_set,
+				modseq || changed_since ? " MODSEQ" : "",
+				since), &h, result);
+}
+
+bool imap_fetch_flags(struct imap_session *session, const char *uid_set,
+		bool modseq, const struct imap_summary_handlers *handlers,
+		struct imap_result *result)
+{
+	struct summaries s = { handlers, true };
 	struct imap_command_handlers h = {
 		.untagged = summary_untagged,
 		.ctx = &s,
 	};
 
-	/* uid_set is digits, ':', ',' and '*' only (imap/uidset.h). */
-	g_return_val_if_fail(strspn(uid_set, "0123456789:,*") ==
-			strlen(uid_set), false);
+	g_return_val_if_fail(uid_set_valid(uid_set), false);
 	return imap_session_run(session, imap_command_new(
-				"UID FETCH %s (UID FLAGS RFC822.SIZE "
-				"INTERNALDATE%s)", uid_set,
+				"UID FETCH %s (UID FLAGS%s)", uid_set,
 				modseq ? " MODSEQ" : ""), &h, result);
 }
 

@@ -39,6 +39,22 @@ bool imap_fetch_summaries(struct imap_session *session, const char *uid_set,
 		bool modseq, const struct imap_summary_handlers *handlers,
 		struct imap_result *result);
 
+/* The same, for the messages changed or added since a MODSEQ
+ * (CHANGEDSINCE, RFC 7162 §3.1.4; 0: all), with their MODSEQ: how a
+ * listing kept from before catches up. */
+bool imap_fetch_summaries_since(struct imap_session *session,
+		const char *uid_set, bool modseq, uint64_t changed_since,
+		const struct imap_summary_handlers *handlers,
+		struct imap_result *result);
+
+/* UID FETCH uid_set (UID FLAGS [MODSEQ]): each message's flags, with no
+ * size or date (size_valid false, internaldate NULL), and so which UIDs
+ * are still there.  A flag change another client makes meanwhile is
+ * reported here too, which is as good. */
+bool imap_fetch_flags(struct imap_session *session, const char *uid_set,
+		bool modseq, const struct imap_summary_handlers *handlers,
+		struct imap_result *result);
+
 /* Where bodies go as they arrive, one after another. */
 struct imap_body_sink {
 	/* A body of size bytes begins (its UID may only come after it);

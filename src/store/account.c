@@ -13,11 +13,13 @@
 #include "imap/pool.h"
 #include "log.h"
 #include "store/account-private.h"
+#include "store/indexdb.h"
 #include "store/mailbox.h"
 
 struct store_account {
 	struct store_account_config cfg;	/* borrowed strings */
 	struct body_cache *cache;
+	struct index_db *index_db;	/* NULL: listings not kept */
 	struct imap_pool *pool;
 	struct imap_session_events events;
 	struct store_observer observer;
@@ -65,6 +67,14 @@ static struct store_node *node_new(struct store_node *parent,
 	if (parent)
 		g_ptr_array_add(parent->children, node);
 	return node;
+}
+
+static void node_persist(struct store_node *node)
+{
+	for (guint i = 0; node->children && i < node->children->len; i++)
+		node_persist(g_ptr_array_index(node->children, i));
+	if (node->mailbox)
+		store_mailbox_persist(node->mailbox);
 }
 
 static void node_free(struct store_node *node)
@@ -133,6 +143,13 @@ struct store_account *store_account_new(
 		g_free(account);
 		return NULL;
 	}
+	{
+		char *path = g_build_filename(cfg->cache_dir, "index.sqlite",
+				NULL);
+
+		account->index_db = index_db_open(path);
+		g_free(path);
+	}
 	account->events = (struct imap_session_events) {
 		.flags = event_flags,
 		.expunged = event_expunged,
@@ -196,7 +213,10 @@ void store_account_free(struct store_account **account)
 	g_cond_clear(&a->jobs_done);
 	imap_pool_free(&a->pool);
 	g_hash_table_destroy(a->mailboxes);
+	/* What listings learned since they were kept (sizes measured). */
+	node_persist(a->root);
 	node_free(a->root);
+	index_db_close(&a->index_db);
 	g_mutex_clear(&a->tree_lock);
 	g_cond_clear(&a->tree_changed);
 	body_cache_close(&a->cache);
@@ -222,6 +242,11 @@ const struct store_account_config *store_account_config(
 		const struct store_account *account)
 {
 	return &account->cfg;
+}
+
+struct index_db *store_account_index_db(struct store_account *account)
+{
+	return account->index_db;
 }
 
 struct body_cache *store_account_cache(struct store_account *account)

@@ -120,6 +120,8 @@ void store_account_messages_gone(struct store_account *account,
 const struct store_account_config *store_account_config(
 		const struct store_account *account);
 struct body_cache *store_account_cache(struct store_account *account);
+/* Where listings are kept across mounts, or NULL. */
+struct index_db *store_account_index_db(struct store_account *account);
 struct imap_pool *store_account_pool(struct store_account *account);
 
 struct store_node *store_account_root(struct store_account *account);

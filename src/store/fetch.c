@@ -64,9 +64,10 @@ static void mailbox_learn_size_locked(struct store_mailbox *mb,
 
 	if (mb->index && mb->uidvalidity == uidvalidity &&
 			(e = msg_index_find(mb->index, uid)) &&
-			length <= UINT32_MAX) {
+			length <= UINT32_MAX && !e->size_exact) {
 		e->size = (uint32_t)length;
 		e->size_exact = 1;
+		store_mailbox_unsaved_locked(mb, uid);
 	}
 }
 

@@ -31,7 +31,8 @@ struct store_mailbox {
 	struct msg_index *index;	/* owned; NULL until first listed */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
-	uint64_t highestmodseq;
+	uint64_t highestmodseq;		/* as of the listing's SELECT */
+	char mailboxid[IMAP_OBJECTID_MAX + 1];	/* the listing's; "" */
 	gint64 listed_at;		/* monotonic µs; 0: stale */
 	bool listing;
 	struct store_job list_job;	/* while listing */
@@ -53,7 +54,15 @@ struct store_mailbox {
 	uint32_t fetch_failed[32];
 	unsigned fetch_failed_next;
 	gint64 last_flag_change_at;	/* atomic; monotonic µs (flags.c) */
+	/* The listing kept on disk (store/indexdb.h). */
+	bool disk_tried;		/* loaded, or found none */
+	bool server_listed;		/* listed from the server since */
+	GArray *unsaved;		/* UIDs changed since it was kept */
 };
+
+/* The entry of uid changed (its size was measured): keep it on disk with
+ * the next listing, or at unmount.  Under the lock. */
+void store_mailbox_unsaved_locked(struct store_mailbox *mb, uint32_t uid);
 
 /* A session of the pool with the mailbox selected (EXAMINE, or SELECT
  * for a write: a session that has it selected read-write serves reads as

@@ -12,7 +12,9 @@
 #include "imap/datetime.h"
 #include "imap/fetchops.h"
 #include "imap/pool.h"
+#include "imap/uidset.h"
 #include "log.h"
+#include "store/indexdb.h"
 
 struct store_mailbox *store_mailbox_new(struct store_account *account,
 		const char *raw_name)
@@ -39,6 +41,7 @@ void store_mailbox_free(struct store_mailbox **mailbox)
 		return;
 	msg_index_free(&mb->index);
 	g_clear_pointer(&mb->listing_expunged, g_array_unref);
+	g_clear_pointer(&mb->unsaved, g_array_unref);
 	g_hash_table_destroy(mb->fetching);
 	g_mutex_clear(&mb->lock);
 	g_cond_clear(&mb->changed);
@@ -111,10 +114,29 @@ const char *store_mailbox_session_cache_id(struct store_mailbox *mb,
 
 /* --- listing ------------------------------------------------------------ */
 
+/*
+ * A listing starts from the index the mailbox had (listed before, or kept
+ * on disk), and when the server still has the same mailbox under the name
+ * (UIDVALIDITY and MAILBOXID) it only catches up with what changed
+ * (docs/DESIGN.md, "Listings on disk"); otherwise it lists every message.
+ */
+struct listing_base {
+	struct msg_index *index;	/* a copy, or NULL */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	char *identity;
+};
+
 struct listing {
 	struct msg_index *index;
 	bool malformed;
 	struct store_mailbox *mb;
+	/* Catching up: summaries update index, and changed collects the
+	 * UIDs updated, added or removed (to write to disk). */
+	bool updating;
+	GArray *changed;
+	GArray *seen;			/* UIDs a flags pass named */
 };
 
 /* The listing moved on: those waiting for it extend their deadline. */
@@ -131,21 +153,63 @@ static void listing_moved(void *ctx)
 	listing_progress(listing->mb);
 }
 
+static void listing_malformed(struct listing *listing)
+{
+	/* A listing with holes must not pass for a complete one: the
+	 * messages missing would look expunged. */
+	log_warning("mailbox listing: malformed FETCH response");
+	listing->malformed = true;
+}
+
+/* A summary of a message the index has: only its flags change
+ * (RFC 3501 §2.3: the rest of a message never does). */
+static void listing_update(struct listing *listing, struct msg_entry *entry,
+		const struct imap_summary *s)
+{
+	uint8_t flags;
+	uint32_t keywords;
+
+	if (!s->flags || !msg_index_parse_flags(listing->index, s->flags,
+				&flags, &keywords)) {
+		listing_malformed(listing);
+		return;
+	}
+	if (entry->flags != flags || entry->keywords != keywords ||
+			s->modseq > entry->modseq) {
+		entry->flags = flags;
+		entry->keywords = keywords;
+		if (s->modseq > entry->modseq)
+			entry->modseq = s->modseq;
+		g_array_append_val(listing->changed, entry->uid);
+	}
+}
+
 static void listing_summary(void *ctx, const struct imap_summary *s)
 {
 	struct listing *listing = ctx;
 	struct msg_entry entry = { 0 };
 	int zone = 0;
 
+	if (listing->updating && s->uid != 0) {
+		struct msg_entry *known = msg_index_find(listing->index,
+				s->uid);
+
+		if (listing->seen)
+			g_array_append_val(listing->seen, s->uid);
+		if (known) {
+			listing_update(listing, known, s);
+			return;
+		}
+		/* New since the flags pass began: the next listing. */
+		if (!s->size_valid && listing->seen)
+			return;
+	}
 	if (s->uid == 0 || !s->size_valid || !s->internaldate ||
 			!imap_parse_internaldate(s->internaldate,
 				&entry.internaldate, &zone) ||
 			!s->flags || !msg_index_parse_flags(listing->index,
 				s->flags, &entry.flags, &entry.keywords)) {
-		/* A listing with holes must not pass for a complete one:
-		 * the messages missing would look expunged. */
-		log_warning("mailbox listing: malformed FETCH response");
-		listing->malformed = true;
+		listing_malformed(listing);
 		return;
 	}
 	entry.uid = s->uid;
@@ -153,6 +217,8 @@ static void listing_summary(void *ctx, const struct imap_summary *s)
 	entry.modseq = s->modseq;
 	entry.zone_minutes = (int16_t)zone;
 	msg_index_append(listing->index, &entry);
+	if (listing->changed)
+		g_array_append_val(listing->changed, entry.uid);
 }
 
 int store_mailbox_session(struct store_mailbox *mb, const char *doing,
@@ -209,12 +275,126 @@ failed:
 	return imap_result_errno(&result);
 }
 
-/* Ask the server for the whole index.  No lock held. */
+static int uid_compare(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* UID FETCH set (UID FLAGS): new flags, and the messages below limit the
+ * answer does not name are gone. */
+static bool listing_flags_pass(struct listing *listing,
+		struct imap_session *session, const char *set, uint32_t limit,
+		const struct imap_summary_handlers *handlers,
+		struct imap_result *result)
+{
+	bool condstore = imap_session_enabled(session) &
+		IMAP_ENABLED_CONDSTORE;
+	GArray *gone;
+
+	listing->seen = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	if (!imap_fetch_flags(session, set, condstore, handlers, result)) {
+		g_clear_pointer(&listing->seen, g_array_unref);
+		return false;
+	}
+	qsort(listing->seen->data, listing->seen->len, sizeof(uint32_t),
+			uid_compare);
+	gone = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	for (size_t i = 0; i < msg_index_count(listing->index); i++) {
+		uint32_t uid = msg_index_at(listing->index, i)->uid;
+
+		if (uid < limit && !bsearch(&uid, listing->seen->data,
+					listing->seen->len, sizeof(uint32_t),
+					uid_compare))
+			g_array_append_val(gone, uid);
+	}
+	for (guint i = 0; i < gone->len; i++)
+		msg_index_remove(listing->index,
+				g_array_index(gone, uint32_t, i));
+	g_array_append_vals(listing->changed, gone->data, gone->len);
+	g_array_unref(gone);
+	g_clear_pointer(&listing->seen, g_array_unref);
+	return true;
+}
+
+/*
+ * Bring base's index up to date with the mailbox selected on session:
+ * with CONDSTORE, nothing when HIGHESTMODSEQ, UIDNEXT and EXISTS are as
+ * they were, else the changes since (RFC 7162 §3.1.4), and the UIDs left
+ * only when the count says some went; without it, the messages from the
+ * old UIDNEXT on and a flags pass over the rest.
+ */
+static bool listing_catch_up(struct listing *listing,
+		struct imap_session *session, const struct listing_base *base,
+		const struct imap_summary_handlers *handlers,
+		struct imap_result *result)
+{
+	const struct imap_selected *sel = imap_session_selected(session);
+	bool condstore = imap_session_enabled(session) &
+		IMAP_ENABLED_CONDSTORE;
+	uint32_t exists = sel->exists;
+	size_t count = msg_index_count(listing->index);
+	uint32_t next = base->uidnext;
+	bool passed = false;
+
+	if (count > 0 && msg_index_at(listing->index, count - 1)->uid >= next)
+		next = msg_index_at(listing->index, count - 1)->uid + 1;
+	if (condstore && base->highestmodseq && sel->highestmodseq) {
+		if (exists > 0 && (sel->highestmodseq != base->highestmodseq ||
+					sel->uidnext != base->uidnext ||
+					exists != count) &&
+				!imap_fetch_summaries_since(session, "1:*", true,
+					base->highestmodseq, handlers, result))
+			return false;
+	} else {
+		char set[32];
+
+		if (exists > 0 && (sel->uidnext == 0 || sel->uidnext > next)) {
+			g_snprintf(set, sizeof(set), "%u:*", next);
+			if (!imap_fetch_summaries(session, set, condstore,
+						handlers, result))
+				return false;
+		}
+		if (next > 1 && exists > 0) {
+			g_snprintf(set, sizeof(set), "1:%u", next - 1);
+			if (!listing_flags_pass(listing, session, set, next,
+						handlers, result))
+				return false;
+			passed = true;
+		}
+	}
+	msg_index_finish(listing->index);
+	if (!passed && msg_index_count(listing->index) !=
+			imap_session_selected(session)->exists) {
+		if (imap_session_selected(session)->exists == 0) {
+			/* Empty now: every message went. */
+			while (msg_index_count(listing->index) > 0) {
+				uint32_t uid = msg_index_at(listing->index,
+						0)->uid;
+
+				msg_index_remove(listing->index, uid);
+				g_array_append_val(listing->changed, uid);
+			}
+			return true;
+		}
+		if (!listing_flags_pass(listing, session, "1:*", UINT32_MAX,
+					handlers, result))
+			return false;
+		msg_index_finish(listing->index);
+	}
+	return true;
+}
+
+/* Ask the server for the index: caught up from base when base is of the
+ * same mailbox, else whole.  *changed_r: the UIDs that changed, or NULL
+ * for all.  No lock held. */
 static int mailbox_list_from_server(struct store_mailbox *mb,
-		struct msg_index **index_r, struct imap_selected *selected_r)
+		struct listing_base *base, struct msg_index **index_r,
+		struct imap_selected *selected_r, GArray **changed_r)
 {
 	struct imap_pool *pool = store_account_pool(mb->account);
-	struct listing listing = { .index = msg_index_new(), .mb = mb };
+	struct listing listing = { .mb = mb };
 	const struct imap_summary_handlers handlers = {
 		.summary = listing_summary,
 		.progress = listing_moved,
@@ -222,9 +402,12 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 	};
 	struct imap_session *session;
 	struct imap_result result;
+	const struct imap_selected *sel;
+	uint64_t highestmodseq;
 	uint32_t exists;
 	int errnum;
 
+	*changed_r = NULL;
 	/* News that came before the EXAMINE below is in its answer; what
 	 * comes from now on is recorded for mailbox_install(). */
 	g_mutex_lock(&mb->lock);
@@ -236,42 +419,61 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 
 	errnum = store_mailbox_session(mb, "list", true, false,
 			&session);
-	if (errnum) {
-		msg_index_free(&listing.index);
+	if (errnum)
 		return errnum;
-	}
 	listing_progress(mb);
-	if (imap_session_selected(session)->uidvalidity == 0) {
+	sel = imap_session_selected(session);
+	if (sel->uidvalidity == 0) {
 		log_warning("cannot list %s: server sent no UIDVALIDITY",
 				mb->raw_name);
 		errnum = EIO;
 		goto out;
 	}
-	exists = imap_session_selected(session)->exists;
-	if (exists > 0) {
-		bool condstore = imap_session_enabled(session) &
-			IMAP_ENABLED_CONDSTORE;
+	/* What the listing reflects: a change made while it runs has a
+	 * higher MODSEQ, so the next one asks for it again. */
+	highestmodseq = sel->highestmodseq;
+	exists = sel->exists;
+	if (base->index && sel->uidvalidity == base->uidvalidity) {
+		char *identity = mailbox_identity(mb, sel);
 
-		if (!imap_fetch_summaries(session, "1:*", condstore,
-					&handlers, &result))
+		if (strcmp(identity, base->identity) == 0) {
+			listing.index = g_steal_pointer(&base->index);
+			listing.updating = true;
+			listing.changed = g_array_new(FALSE, FALSE,
+					sizeof(uint32_t));
+		}
+		g_free(identity);
+	}
+	if (listing.updating) {
+		if (!listing_catch_up(&listing, session, base, &handlers,
+					&result))
 			goto failed;
-		/* Half an index would show messages as missing. */
-		if (listing.malformed) {
-			errnum = EIO;
-			goto out;
-		}
-		/* An EXPUNGE of a message whose FETCH had not come yet
-		 * names no UID, but it changes the count. */
-		if (imap_session_selected(session)->exists != exists) {
-			g_mutex_lock(&mb->lock);
-			mb->listing_news = true;
-			g_mutex_unlock(&mb->lock);
-		}
+	} else {
+		listing.index = msg_index_new();
+		if (exists > 0 && !imap_fetch_summaries(session, "1:*",
+					imap_session_enabled(session) &
+					IMAP_ENABLED_CONDSTORE, &handlers,
+					&result))
+			goto failed;
+	}
+	/* Half an index would show messages as missing. */
+	if (listing.malformed) {
+		errnum = EIO;
+		goto out;
+	}
+	/* An EXPUNGE of a message whose FETCH had not come yet names no
+	 * UID, but it changes the count. */
+	if (imap_session_selected(session)->exists != exists) {
+		g_mutex_lock(&mb->lock);
+		mb->listing_news = true;
+		g_mutex_unlock(&mb->lock);
 	}
 	*selected_r = *imap_session_selected(session);
 	selected_r->name = NULL;
+	selected_r->highestmodseq = highestmodseq;
 	msg_index_finish(listing.index);
 	*index_r = g_steal_pointer(&listing.index);
+	*changed_r = g_steal_pointer(&listing.changed);
 	goto out;
 failed:
 	log_warning("cannot list %s: %s", mb->raw_name, result.text);
@@ -279,6 +481,7 @@ failed:
 out:
 	imap_pool_release(pool, session);
 	msg_index_free(&listing.index);
+	g_clear_pointer(&listing.changed, g_array_unref);
 	return errnum;
 }
 
@@ -349,7 +552,9 @@ static GArray *mailbox_install(struct store_mailbox *mb,
 		struct msg_index *index, const struct imap_selected *sel)
 {
 	struct body_cache *cache = store_account_cache(mb->account);
-	bool first = mb->index == NULL;
+	/* The first listing from the server in this process: an index kept
+	 * on disk says nothing of what the cache holds. */
+	bool first = !mb->server_listed;
 	bool fresh = listing_news_apply(mb, index, sel) &&
 		!mb->listing_outdated;
 	char *identity = mailbox_identity(mb, sel);
@@ -394,6 +599,8 @@ static GArray *mailbox_install(struct store_mailbox *mb,
 	mb->uidvalidity = sel->uidvalidity;
 	mb->uidnext = sel->uidnext;
 	mb->highestmodseq = sel->highestmodseq;
+	g_strlcpy(mb->mailboxid, sel->mailboxid, sizeof(mb->mailboxid));
+	mb->server_listed = true;
 	mb->listed_at = fresh ? g_get_monotonic_time() : 0;
 	if (!fresh)
 		log_debug(LOG_AREA_STORE, "%s: changed while listed; listing "
@@ -406,22 +613,137 @@ static GArray *mailbox_install(struct store_mailbox *mb,
 
 /* Runs on one of the account's threads: one listing per mailbox at a
  * time, installed for everyone, whether or not anybody still waits. */
+/* The mailbox's header as kept on disk.  Under the lock. */
+static void mailbox_header_locked(const struct store_mailbox *mb,
+		struct index_db_mailbox *header)
+{
+	memset(header, 0, sizeof(*header));
+	header->uidvalidity = mb->uidvalidity;
+	header->uidnext = mb->uidnext;
+	header->highestmodseq = mb->highestmodseq;
+	g_strlcpy(header->mailboxid, mb->mailboxid,
+			sizeof(header->mailboxid));
+}
+
+/* What a listing of mb starts from (see struct listing_base).  Under the
+ * lock. */
+static void listing_base_locked(struct store_mailbox *mb,
+		struct listing_base *base)
+{
+	memset(base, 0, sizeof(*base));
+	if (!mb->index || mb->uidvalidity == 0)
+		return;
+	base->index = msg_index_copy(mb->index);
+	base->uidvalidity = mb->uidvalidity;
+	base->uidnext = mb->uidnext;
+	base->highestmodseq = mb->highestmodseq;
+	base->identity = g_strdup(mb->cache_id);
+}
+
+/* Write the index to disk: the UIDs in changed (consumed), or all of it
+ * (NULL), with what was measured since.  No lock held. */
+static void mailbox_save(struct store_mailbox *mb, GArray *changed)
+{
+	struct index_db *db = store_account_index_db(mb->account);
+	struct index_db_mailbox header;
+	struct msg_index *copy;
+
+	if (!db) {
+		g_clear_pointer(&changed, g_array_unref);
+		return;
+	}
+	g_mutex_lock(&mb->lock);
+	if (!mb->index || !mb->server_listed) {
+		g_mutex_unlock(&mb->lock);
+		g_clear_pointer(&changed, g_array_unref);
+		return;
+	}
+	copy = msg_index_copy(mb->index);
+	mailbox_header_locked(mb, &header);
+	if (changed && mb->unsaved)
+		g_array_append_vals(changed, mb->unsaved->data,
+				mb->unsaved->len);
+	g_clear_pointer(&mb->unsaved, g_array_unref);
+	g_mutex_unlock(&mb->lock);
+	index_db_save(db, mb->raw_name, &header, copy,
+			changed ? (const uint32_t *)(void *)changed->data :
+			NULL, changed ? changed->len : 0);
+	msg_index_free(&copy);
+	g_clear_pointer(&changed, g_array_unref);
+}
+
+void store_mailbox_persist(struct store_mailbox *mb)
+{
+	GArray *changed;
+
+	g_mutex_lock(&mb->lock);
+	if (!mb->unsaved || mb->unsaved->len == 0) {
+		g_mutex_unlock(&mb->lock);
+		return;
+	}
+	g_mutex_unlock(&mb->lock);
+	changed = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	mailbox_save(mb, changed);
+}
+
+void store_mailbox_unsaved_locked(struct store_mailbox *mb, uint32_t uid)
+{
+	if (!mb->unsaved)
+		mb->unsaved = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	g_array_append_val(mb->unsaved, uid);
+}
+
+/* The listing kept on disk, if any, as the index until the server is
+ * asked (which the caller does next): what a remount lists from. */
+static void mailbox_load_locked(struct store_mailbox *mb)
+{
+	struct index_db *db = store_account_index_db(mb->account);
+	struct index_db_mailbox header;
+	struct msg_index *index;
+	char *identity;
+
+	if (!index_db_load(db, mb->raw_name, &header, &index))
+		return;
+	mb->index = index;
+	mb->uidvalidity = header.uidvalidity;
+	mb->uidnext = header.uidnext;
+	mb->highestmodseq = header.highestmodseq;
+	g_strlcpy(mb->mailboxid, header.mailboxid, sizeof(mb->mailboxid));
+	identity = body_cache_identity(mb->raw_name, header.mailboxid);
+	if (strcmp(identity, mb->cache_id) != 0)
+		mailbox_set_identity(mb, identity);
+	else
+		g_free(identity);
+	mb->listed_at = 0;
+	log_debug(LOG_AREA_STORE, "%s: %zu messages from the listing kept "
+			"on disk", mb->raw_name, msg_index_count(index));
+}
+
+/* Runs on one of the account's threads: one listing per mailbox at a
+ * time, installed for everyone, whether or not anybody still waits. */
 static void mailbox_list_job(struct store_job *job)
 {
 	struct store_mailbox *mb = (struct store_mailbox *)(void *)
 		((char *)job - offsetof(struct store_mailbox, list_job));
 	struct msg_index *index = NULL;
 	struct imap_selected sel = { 0 };
-	GArray *gone = NULL;
+	struct listing_base base;
+	GArray *gone = NULL, *changed = NULL;
 	int errnum;
 
+	g_mutex_lock(&mb->lock);
+	listing_base_locked(mb, &base);
+	g_mutex_unlock(&mb->lock);
 	if (store_job_queued_too_long(mb->account, job)) {
 		log_warning("cannot list %s: every connection stayed busy",
 				mb->raw_name);
 		errnum = ETIMEDOUT;
 	} else {
-		errnum = mailbox_list_from_server(mb, &index, &sel);
+		errnum = mailbox_list_from_server(mb, &base, &index, &sel,
+				&changed);
 	}
+	msg_index_free(&base.index);
+	g_free(base.identity);
 
 	g_mutex_lock(&mb->lock);
 	mb->listing = false;
@@ -444,6 +766,15 @@ static void mailbox_list_job(struct store_job *job)
 				(const uint32_t *)(void *)gone->data, gone->len);
 		g_array_unref(gone);
 	}
+	/* After the waiters are answered: they need not wait for the
+	 * disk. */
+	if (errnum == 0)
+		mailbox_save(mb, changed);
+	else if (errnum == ENOENT)
+		index_db_forget(store_account_index_db(mb->account),
+				mb->raw_name);
+	else
+		g_clear_pointer(&changed, g_array_unref);
 }
 
 /* How long a waiter gives a listing that shows no progress: it may have
@@ -460,7 +791,14 @@ int store_mailbox_ensure_listed(struct store_mailbox *mb, int max_age_s,
 	int errnum;
 
 	g_mutex_lock(&mb->lock);
-	if (mb->index && (max_age_s < 0 || (mb->listed_at != 0 &&
+	if (!mb->index && !mb->disk_tried) {
+		mb->disk_tried = true;
+		mailbox_load_locked(mb);
+	}
+	/* A listing from disk is not one "listed once": the server has not
+	 * been asked yet. */
+	if (mb->index && ((max_age_s < 0 && mb->server_listed) ||
+				(mb->listed_at != 0 &&
 			g_get_monotonic_time() - mb->listed_at <=
 			(gint64)max_age_s * G_USEC_PER_SEC))) {
 		g_mutex_unlock(&mb->lock);

@@ -35,6 +35,9 @@ struct store_mailbox *store_mailbox_new(struct store_account *account,
 		const char *raw_name);
 void store_mailbox_free(struct store_mailbox **mailbox);
 
+/* Write to disk what the listing learned since it was kept (at unmount). */
+void store_mailbox_persist(struct store_mailbox *mailbox);
+
 const char *store_mailbox_name(const struct store_mailbox *mailbox);
 
 /*

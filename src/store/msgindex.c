@@ -291,6 +291,34 @@ bool msg_index_parse_flags(struct msg_index *index,
 	return true;
 }
 
+uint32_t msg_index_intern_keywords(struct msg_index *index,
+		const char *const *words)
+{
+	GPtrArray *view = g_ptr_array_new();
+	uint32_t id;
+
+	for (size_t i = 0; words && words[i]; i++)
+		g_ptr_array_add(view, (gpointer)words[i]);
+	id = intern_keywords(index, view);
+	g_ptr_array_unref(view);
+	return id;
+}
+
+struct msg_index *msg_index_copy(struct msg_index *index)
+{
+	struct msg_index *copy = msg_index_new();
+
+	/* Interned in the same order, each set gets the same id. */
+	for (guint i = 1; i < index->keyword_sets->len; i++)
+		msg_index_intern_keywords(copy, g_ptr_array_index(
+					index->keyword_sets, i));
+	compact(index);
+	g_array_append_vals(copy->entries, index->entries->data,
+			index->entries->len);
+	copy->skip_logged = index->skip_logged;
+	return copy;
+}
+
 const char *const *msg_index_keywords(const struct msg_index *index,
 		uint32_t keywords)
 {

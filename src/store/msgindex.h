@@ -72,6 +72,13 @@ bool msg_index_parse_flags(struct msg_index *index,
 		const struct imap_arg *items, uint8_t *flags_r,
 		uint32_t *keywords_r);
 
+/* The set id of these keywords (NULL-terminated, as kept), interned. */
+uint32_t msg_index_intern_keywords(struct msg_index *index,
+		const char *const *words);
+
+/* A copy with the same entries and keyword set ids. */
+struct msg_index *msg_index_copy(struct msg_index *index);
+
 /* NULL-terminated keywords of a set (empty vector for 0). */
 const char *const *msg_index_keywords(const struct msg_index *index,
 		uint32_t keywords);

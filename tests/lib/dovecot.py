@@ -133,8 +133,12 @@ class Dovecot:
 
     def __init__(self, workdir, ssl=True, quota=None, user="alice",
                  password=None, separator="/", prefix="",
-                 cert_names=("localhost", "127.0.0.1"), tz=SERVER_TZ):
+                 cert_names=("localhost", "127.0.0.1"), tz=SERVER_TZ,
+                 capability=None):
         self.workdir = os.path.abspath(workdir)
+        # What the server announces after login instead of its own list
+        # (imap_capability), to test clients without an extension.
+        self.capability = capability
         self.ssl = ssl
         self.quota = quota
         self.user = user
@@ -247,6 +251,8 @@ class Dovecot:
             "import_environment = TZ",
             "mail_location = maildir:~/Maildir",
             "mail_plugins = " + ("quota" if self.quota else ""),
+        ] + ([f"imap_capability = {self.capability}"]
+             if self.capability else []) + [
             "passdb {",
             "  driver = passwd-file",
             f"  args = scheme=PLAIN username_format=%u {self.passwd_path}",
