@@ -98,4 +98,17 @@ const char *store_mailbox_cache_id(struct store_mailbox *mb);
 const char *store_mailbox_session_cache_id(struct store_mailbox *mb,
 		const struct imap_session *session);
 
+/* Make identity (owned) the mailbox's cache_id.  Under the lock. */
+void store_mailbox_set_identity_locked(struct store_mailbox *mb,
+		char *identity);
+
+/* The listing kept on disk, if any, as the index until the server is
+ * asked (which the caller does next): what a remount lists from.  Under
+ * the lock. */
+void store_mailbox_load_locked(struct store_mailbox *mb);
+
+/* Write the index to disk: the UIDs in changed (consumed), or all of it
+ * (NULL), with what was measured since.  No lock held. */
+void store_mailbox_save(struct store_mailbox *mb, GArray *changed);
+
 #endif

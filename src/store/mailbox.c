@@ -12,7 +12,6 @@
 #include "imap/datetime.h"
 #include "imap/fetchops.h"
 #include "imap/pool.h"
-#include "imap/uidset.h"
 #include "log.h"
 #include "store/indexdb.h"
 
@@ -70,8 +69,8 @@ static char *mailbox_identity(const struct store_mailbox *mb,
 	return body_cache_identity(mb->raw_name, sel->mailboxid);
 }
 
-/* Make identity (owned) the mailbox's cache_id.  Under the lock. */
-static void mailbox_set_identity(struct store_mailbox *mb, char *identity)
+void store_mailbox_set_identity_locked(struct store_mailbox *mb,
+		char *identity)
 {
 	/* Back to an earlier one (a server that sends MAILBOXID only now
 	 * and then): reuse it, so that the retired ones stay few. */
@@ -582,7 +581,7 @@ static GArray *mailbox_install(struct store_mailbox *mb,
 		if (*sel->mailboxid && strcmp(mb->cache_id, by_name) == 0)
 			body_cache_drop_stale(cache, by_name, 0);
 		g_free(by_name);
-		mailbox_set_identity(mb, identity);
+		store_mailbox_set_identity_locked(mb, identity);
 	} else {
 		g_free(identity);
 	}
@@ -611,20 +610,6 @@ static GArray *mailbox_install(struct store_mailbox *mb,
 	return gone;
 }
 
-/* Runs on one of the account's threads: one listing per mailbox at a
- * time, installed for everyone, whether or not anybody still waits. */
-/* The mailbox's header as kept on disk.  Under the lock. */
-static void mailbox_header_locked(const struct store_mailbox *mb,
-		struct index_db_mailbox *header)
-{
-	memset(header, 0, sizeof(*header));
-	header->uidvalidity = mb->uidvalidity;
-	header->uidnext = mb->uidnext;
-	header->highestmodseq = mb->highestmodseq;
-	g_strlcpy(header->mailboxid, mb->mailboxid,
-			sizeof(header->mailboxid));
-}
-
 /* What a listing of mb starts from (see struct listing_base).  Under the
  * lock. */
 static void listing_base_locked(struct store_mailbox *mb,
@@ -638,85 +623,6 @@ static void listing_base_locked(struct store_mailbox *mb,
 	base->uidnext = mb->uidnext;
 	base->highestmodseq = mb->highestmodseq;
 	base->identity = g_strdup(mb->cache_id);
-}
-
-/* Write the index to disk: the UIDs in changed (consumed), or all of it
- * (NULL), with what was measured since.  No lock held. */
-static void mailbox_save(struct store_mailbox *mb, GArray *changed)
-{
-	struct index_db *db = store_account_index_db(mb->account);
-	struct index_db_mailbox header;
-	struct msg_index *copy;
-
-	if (!db) {
-		g_clear_pointer(&changed, g_array_unref);
-		return;
-	}
-	g_mutex_lock(&mb->lock);
-	if (!mb->index || !mb->server_listed) {
-		g_mutex_unlock(&mb->lock);
-		g_clear_pointer(&changed, g_array_unref);
-		return;
-	}
-	copy = msg_index_copy(mb->index);
-	mailbox_header_locked(mb, &header);
-	if (changed && mb->unsaved)
-		g_array_append_vals(changed, mb->unsaved->data,
-				mb->unsaved->len);
-	g_clear_pointer(&mb->unsaved, g_array_unref);
-	g_mutex_unlock(&mb->lock);
-	index_db_save(db, mb->raw_name, &header, copy,
-			changed ? (const uint32_t *)(void *)changed->data :
-			NULL, changed ? changed->len : 0);
-	msg_index_free(&copy);
-	g_clear_pointer(&changed, g_array_unref);
-}
-
-void store_mailbox_persist(struct store_mailbox *mb)
-{
-	GArray *changed;
-
-	g_mutex_lock(&mb->lock);
-	if (!mb->unsaved || mb->unsaved->len == 0) {
-		g_mutex_unlock(&mb->lock);
-		return;
-	}
-	g_mutex_unlock(&mb->lock);
-	changed = g_array_new(FALSE, FALSE, sizeof(uint32_t));
-	mailbox_save(mb, changed);
-}
-
-void store_mailbox_unsaved_locked(struct store_mailbox *mb, uint32_t uid)
-{
-	if (!mb->unsaved)
-		mb->unsaved = g_array_new(FALSE, FALSE, sizeof(uint32_t));
-	g_array_append_val(mb->unsaved, uid);
-}
-
-/* The listing kept on disk, if any, as the index until the server is
- * asked (which the caller does next): what a remount lists from. */
-static void mailbox_load_locked(struct store_mailbox *mb)
-{
-	struct index_db *db = store_account_index_db(mb->account);
-	struct index_db_mailbox header;
-	struct msg_index *index;
-	char *identity;
-
-	if (!index_db_load(db, mb->raw_name, &header, &index))
-		return;
-	mb->index = index;
-	mb->uidvalidity = header.uidvalidity;
-	mb->uidnext = header.uidnext;
-	mb->highestmodseq = header.highestmodseq;
-	g_strlcpy(mb->mailboxid, header.mailboxid, sizeof(mb->mailboxid));
-	identity = body_cache_identity(mb->raw_name, header.mailboxid);
-	if (strcmp(identity, mb->cache_id) != 0)
-		mailbox_set_identity(mb, identity);
-	else
-		g_free(identity);
-	mb->listed_at = 0;
-	log_debug(LOG_AREA_STORE, "%s: %zu messages from the listing kept "
-			"on disk", mb->raw_name, msg_index_count(index));
 }
 
 /* Runs on one of the account's threads: one listing per mailbox at a
@@ -769,7 +675,7 @@ static void mailbox_list_job(struct store_job *job)
 	/* After the waiters are answered: they need not wait for the
 	 * disk. */
 	if (errnum == 0)
-		mailbox_save(mb, changed);
+		store_mailbox_save(mb, changed);
 	else if (errnum == ENOENT)
 		index_db_forget(store_account_index_db(mb->account),
 				mb->raw_name);
@@ -793,7 +699,7 @@ int store_mailbox_ensure_listed(struct store_mailbox *mb, int max_age_s,
 	g_mutex_lock(&mb->lock);
 	if (!mb->index && !mb->disk_tried) {
 		mb->disk_tried = true;
-		mailbox_load_locked(mb);
+		store_mailbox_load_locked(mb);
 	}
 	/* A listing from disk is not one "listed once": the server has not
 	 * been asked yet. */
@@ -849,137 +755,5 @@ void store_mailbox_invalidate(struct store_mailbox *mb)
 	mb->listed_at = 0;
 	if (mb->listing)
 		mb->listing_outdated = true;
-	g_mutex_unlock(&mb->lock);
-}
-
-/* --- reading the index ---------------------------------------------------- */
-
-int store_mailbox_message(struct store_mailbox *mb, uint32_t uid,
-		struct store_message *msg)
-{
-	const struct msg_entry *entry;
-	int errnum = ENOENT;
-
-	memset(msg, 0, sizeof(*msg));
-	g_mutex_lock(&mb->lock);
-	if (mb->index && (entry = msg_index_find(mb->index, uid))) {
-		msg->uidvalidity = mb->uidvalidity;
-		msg->entry = *entry;
-		msg->flags = msg_index_format_flags(mb->index, entry);
-		msg->keywords = g_strdupv((char **)msg_index_keywords(
-					mb->index, entry->keywords));
-		errnum = 0;
-	}
-	g_mutex_unlock(&mb->lock);
-	return errnum;
-}
-
-void store_message_clear(struct store_message *msg)
-{
-	g_clear_pointer(&msg->flags, g_free);
-	g_clear_pointer(&msg->keywords, g_strfreev);
-}
-
-int store_mailbox_status(struct store_mailbox *mb,
-		struct store_mailbox_status *status)
-{
-	memset(status, 0, sizeof(*status));
-	g_mutex_lock(&mb->lock);
-	if (!mb->index) {
-		g_mutex_unlock(&mb->lock);
-		return ENOENT;
-	}
-	status->uidvalidity = mb->uidvalidity;
-	status->uidnext = mb->uidnext;
-	status->highestmodseq = mb->highestmodseq;
-	status->messages = (uint32_t)msg_index_count(mb->index);
-	for (size_t i = 0; i < msg_index_count(mb->index); i++) {
-		const struct msg_entry *e = msg_index_at(mb->index, i);
-
-		if (!(e->flags & MSG_FLAG_SEEN))
-			status->unseen++;
-		/* UIDNEXT came with SELECT; mail may have arrived since. */
-		if (e->uid >= status->uidnext)
-			status->uidnext = e->uid + 1;
-	}
-	g_mutex_unlock(&mb->lock);
-	return 0;
-}
-
-GArray *store_mailbox_snapshot(struct store_mailbox *mb,
-		uint32_t *uidvalidity_r)
-{
-	GArray *copy = g_array_new(FALSE, FALSE, sizeof(struct msg_entry));
-
-	g_mutex_lock(&mb->lock);
-	*uidvalidity_r = mb->uidvalidity;
-	if (mb->index && msg_index_count(mb->index) > 0)
-		g_array_append_vals(copy, msg_index_at(mb->index, 0),
-				(guint)msg_index_count(mb->index));
-	g_mutex_unlock(&mb->lock);
-	return copy;
-}
-
-/* --- news from the server ------------------------------------------------- */
-
-void store_mailbox_apply_flags(struct store_mailbox *mb, uint32_t uidvalidity,
-		uint32_t uid, const struct imap_arg *flags, uint64_t modseq)
-{
-	struct msg_entry *entry;
-
-	g_mutex_lock(&mb->lock);
-	if (mb->index && mb->uidvalidity == uidvalidity &&
-			(entry = msg_index_find(mb->index, uid))) {
-		uint8_t f;
-		uint32_t kw;
-
-		if (msg_index_parse_flags(mb->index, flags, &f, &kw)) {
-			entry->flags = f;
-			entry->keywords = kw;
-		}
-		if (modseq > entry->modseq)
-			entry->modseq = modseq;
-	}
-	g_mutex_unlock(&mb->lock);
-}
-
-void store_mailbox_apply_expunge(struct store_mailbox *mb,
-		uint32_t uidvalidity, uint32_t uid)
-{
-	bool removed = false;
-
-	g_mutex_lock(&mb->lock);
-	if (mb->index && mb->uidvalidity == uidvalidity)
-		removed = msg_index_remove(mb->index, uid);
-	/* The listing under way may have had this message's FETCH
-	 * already (see listing_news_apply). */
-	if (mb->listing) {
-		struct listing_expunge x = { uidvalidity, uid };
-
-		if (!mb->listing_expunged)
-			mb->listing_expunged = g_array_new(FALSE, FALSE,
-					sizeof(x));
-		g_array_append_val(mb->listing_expunged, x);
-	}
-	g_mutex_unlock(&mb->lock);
-	if (removed)
-		store_account_messages_gone(mb->account, mb->raw_name, &uid, 1);
-}
-
-void store_mailbox_apply_exists(struct store_mailbox *mb,
-		uint32_t uidvalidity, uint32_t count)
-{
-	g_mutex_lock(&mb->lock);
-	/* New mail (or a count we cannot explain): list again next time. */
-	if (mb->index && (mb->uidvalidity != uidvalidity ||
-				msg_index_count(mb->index) != count))
-		mb->listed_at = 0;
-	/* ... which the listing under way must not undo by installing an
-	 * index that predates it (see listing_news_apply). */
-	if (mb->listing) {
-		mb->listing_exists_seen = true;
-		mb->listing_exists = count;
-		mb->listing_exists_uidvalidity = uidvalidity;
-	}
 	g_mutex_unlock(&mb->lock);
 }
