@@ -228,7 +228,7 @@ int main(int argc, char *argv[])
 
 	/* The session is created (and its options checked) before the
 	 * server is asked anything, so that a typo fails at once. */
-	fs = imapfs_fs_new(account);
+	fs = imapfs_fs_new(account, opts.read_only);
 	se = fuse_session_new(&args, &imapfs_fs_ops, sizeof(imapfs_fs_ops),
 			fs);
 	if (!se)

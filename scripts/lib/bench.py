@@ -499,7 +499,7 @@ def main():
         os.makedirs(mnt)
         state = {"caches": 0, "mounts": 0}
 
-        def mount(fresh_cache):
+        def mount(fresh_cache, extra=()):
             # A fresh cache is a new directory: deleting the old one
             # first would make the file system hunt for inodes among the
             # ones just freed (ext4 avoids reusing those at once), which
@@ -518,7 +518,7 @@ def main():
                 transport_opts = ["plaintext"]
             m = Mount(source, mnt,
                       [f"passfile={passfile}", f"cache_dir={cache}"]
-                      + transport_opts,
+                      + transport_opts + list(extra),
                       log_path=os.path.join(work,
                                             f"imapfs{state['mounts']}.log"))
             mounts.append(m)
@@ -573,6 +573,16 @@ def main():
             b.measure(f"{tool}, remounted, disk cache kept",
                       lambda: search(folder), check=same,
                       setup=lambda: mount(False), teardown=unmount)
+            # Read-only, a warm read never reaches the daemon: no
+            # close needs an answer (docs/DESIGN.md, "Read-only mounts").
+            mount(False, ["ro"])
+            search(folder)
+            b.measure(f"{tool}, warm (same mount), -o ro",
+                      lambda: search(folder), check=same)
+            unmount()
+            b.measure(f"{tool}, remounted -o ro, disk cache kept",
+                      lambda: search(folder), check=same,
+                      setup=lambda: mount(False, ["ro"]), teardown=unmount)
             if tool == "grep -rl":
                 b.measure("ls -l, remounted, disk cache kept",
                           lambda: sh("ls", "-l", folder), check=all_listed,
@@ -627,6 +637,12 @@ def main():
                       f"{tool} on the server's Maildir", 1.3),
                 ratio(f"{short} remounted / {short} on the Maildir",
                       f"{tool}, remounted, disk cache kept",
+                      f"{tool} on the server's Maildir", 1.3),
+                ratio(f"{short} warm -o ro / {short} on the Maildir",
+                      f"{tool}, warm (same mount), -o ro",
+                      f"{tool} on the server's Maildir", 1.3),
+                ratio(f"{short} remounted -o ro / {short} on the Maildir",
+                      f"{tool}, remounted -o ro, disk cache kept",
                       f"{tool} on the server's Maildir", 1.3)]
         ratios.append(ratio("ls -l remounted / ls -l cold",
                             "ls -l, remounted, disk cache kept",

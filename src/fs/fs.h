@@ -30,9 +30,14 @@ struct imapfs_fs {
 	GThreadPool *interrupted;	/* owned: answers interrupted opens */
 	struct fs_aliases *aliases;	/* owned: names given (staged.h) */
 	struct fs_bodies *bodies;	/* owned: read without an open */
+	/* -o ro: nothing new can be written, so no close() needs an
+	 * answer, and messages are read without OPEN, FLUSH or RELEASE
+	 * (docs/DESIGN.md, "Read-only mounts"). */
+	bool without_open;
 };
 
-struct imapfs_fs *imapfs_fs_new(struct store_account *account);
+struct imapfs_fs *imapfs_fs_new(struct store_account *account,
+		bool read_only);
 void imapfs_fs_free(struct imapfs_fs **fs);
 
 /* After the loop has ended and before the session goes: wait until every

@@ -49,7 +49,8 @@ static void fs_messages_gone(void *ctx, const char *mailbox,
 	}
 }
 
-struct imapfs_fs *imapfs_fs_new(struct store_account *account)
+struct imapfs_fs *imapfs_fs_new(struct store_account *account,
+		bool read_only)
 {
 	struct imapfs_fs *fs = g_new0(struct imapfs_fs, 1);
 	const struct store_account_config *cfg =
@@ -60,6 +61,9 @@ struct imapfs_fs *imapfs_fs_new(struct store_account *account)
 	};
 
 	fs->account = account;
+	/* Opens are where -o seen marks messages; ro turns seen off
+	 * (options.c), and the two must never meet. */
+	fs->without_open = read_only && !cfg->mark_seen;
 	fs->inodes = fs_inodes_new(store_account_root(account));
 	fs->uid = getuid();
 	fs->mounted_at = time(NULL);
@@ -114,7 +118,8 @@ static struct imapfs_fs *req_fs(fuse_req_t req)
  * kernel clips page-cache reads at the size it holds, but every read
  * follows an open, and an open measures the size and tells the kernel
  * when it was wrong before it returns (read.c; docs/DESIGN.md, "Message
- * sizes"). */
+ * sizes").  Without opens (-o ro), the first read measures it instead,
+ * and the kernel is told before that read is answered. */
 double fs_fill_attr(struct imapfs_fs *fs, struct fs_inode *inode,
 		struct stat *st)
 {

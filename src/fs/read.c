@@ -10,7 +10,8 @@
  * announced size like any other attribute, since no read can happen
  * before an open has corrected it (docs/DESIGN.md, "Message sizes").
  * The one exception is the start of a big message, served before its body
- * is whole: that open reads past the page cache.
+ * is whole: that open reads past the page cache.  Under -o ro there are
+ * no opens (fs.h, without_open): the first READ measures instead.
  */
 #include "fs/fs.h"
 
@@ -270,6 +271,12 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->direct_io = 1;
 		fi->fh = 0;
 		fuse_reply_open(req, fi);
+		return;
+	}
+	if (fs->without_open) {
+		/* From now on the kernel opens every file itself, keeps
+		 * its pages and sends neither FLUSH nor RELEASE. */
+		fuse_reply_err(req, ENOSYS);
 		return;
 	}
 	/* IMAP messages are immutable (RFC 3501 §2.3). */

@@ -298,7 +298,10 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int errnum;
 
 	if (!staged) {
-		fuse_reply_err(req, 0);
+		/* Read-only: no close needs an answer, so the kernel may
+		 * stop asking (fs.h, without_open); otherwise new files
+		 * are appended here, so every close must still ask. */
+		fuse_reply_err(req, fs->without_open ? ENOSYS : 0);
 		return;
 	}
 	errnum = fs_staged_commit(staged, &uid);

@@ -128,14 +128,16 @@ def new_mountpoint(tmp_path):
 
 @pytest.fixture
 def imapfs(fake, tmp_path, passfile):
-    """imapfs(srv, plaintext=True, tls=False, env=None) -> a started Mount.
+    """imapfs(srv, plaintext=True, tls=False, env=None, extra=()) -> a
+    started Mount, with the options in extra added.
     Every mount is stopped at teardown, before the servers, pass or fail;
     then its log must show no sanitizer report or GLib warning."""
     mounts = []
 
-    def make(srv, plaintext=True, tls=False, env=None):
+    def make(srv, plaintext=True, tls=False, env=None, extra=()):
         m = Mount(source(srv), str(new_mountpoint(tmp_path)),
-                  options(tmp_path, passfile, srv, plaintext, tls), env=env)
+                  options(tmp_path, passfile, srv, plaintext, tls)
+                  + list(extra), env=env)
         mounts.append(m)
         m.start()
         return m
@@ -293,11 +295,14 @@ def test_baseline(fake, imapfs):
     pytest.param(len(BODY2) + 1000, id="larger"),
     pytest.param(1, id="tiny"),
 ])
-def test_rfc822_size_is_not_trusted(fake, imapfs, announced):
+# Read-only, the kernel opens files without asking (docs/DESIGN.md,
+# "Read-only mounts"): the size must be corrected on the read path.
+@pytest.mark.parametrize("extra", [(), ("ro",)], ids=["rw", "ro"])
+def test_rfc822_size_is_not_trusted(fake, imapfs, announced, extra):
     boxes = mailboxes({2: Message(2, BODY2, ["\\Seen"],
                                   rfc822_size=announced)})
     srv = fake(boxes)
-    m = imapfs(srv)
+    m = imapfs(srv, extra=extra)
     p = pathlib.Path(m.mountpoint) / "INBOX" / "2.eml"
     first = read(p)
     assert len(first) == len(BODY2) and first == BODY2
@@ -312,15 +317,17 @@ def test_rfc822_size_is_not_trusted(fake, imapfs, announced):
     pytest.param(len(BODY2) - 1000, id="smaller"),
     pytest.param(1, id="tiny"),
 ])
+@pytest.mark.parametrize("extra", [(), ("ro",)], ids=["rw", "ro"])
 def test_no_short_read_while_the_new_size_is_on_its_way(fake, imapfs,
-                                                         announced):
+                                                         announced, extra):
     # The kernel learns a corrected size from the notifier thread, which is
     # held back here for longer than the test takes: every open and stat in
     # between must still see all of the bytes, whichever comes first.
     boxes = mailboxes({2: Message(2, BODY2, ["\\Seen"],
                                   rfc822_size=announced)})
     srv = fake(boxes)
-    m = imapfs(srv, env={"IMAPFS_TEST_NOTIFY_DELAY_MS": "60000"})
+    m = imapfs(srv, env={"IMAPFS_TEST_NOTIFY_DELAY_MS": "60000"},
+               extra=extra)
     p = pathlib.Path(m.mountpoint) / "INBOX" / "2.eml"
     # Before the first read, st_size can only be what the server says.
     assert os.stat(p).st_size == announced
