@@ -74,17 +74,29 @@ static void reply_data(fuse_req_t req, int fd, uint64_t base,
 			FUSE_BUF_NO_SPLICE);
 }
 
+enum length_news {
+	LENGTH_AS_ANNOUNCED,
+	LENGTH_TOLD,		/* differs; the kernel has been told */
+	LENGTH_SHORTER_UNTOLD,	/* shorter; tell after the short READ */
+};
+
 /*
- * The bytes are known: their length becomes the file's size.  Returns
- * whether the size announced before was right.  RFC822.SIZE can be wrong
- * (RFC 3501 §2.3.4 makes it a property of the message, but servers
- * compute it before conversions): the bytes win, and the kernel, which may
- * hold the old size, is told before this request is answered, so that
- * the fstat() or read() after an open asks for the new one; its pages
- * follow later, from the notifier.
+ * The bytes are known: their length becomes the file's size.  RFC822.SIZE
+ * can be wrong (RFC 3501 §2.3.4 makes it a property of the message, but
+ * servers compute it before conversions): the bytes win, and the kernel,
+ * which may hold the old size, is told before this request is answered,
+ * so that the fstat() or read() after an open asks for the new one; its
+ * pages follow later, from the notifier.
+ *
+ * Except before the reply to a READ that ends the body short of the size
+ * the kernel holds (read_short): the kernel then shrinks the size itself
+ * as it takes the reply, and zero-fills the pages beyond, but only when
+ * nothing changed the inode's attributes since it sent the READ; telling
+ * it first would leave those zeros inside the old size, for this very
+ * read to return.  The caller tells it after the reply.
  */
-static bool learn_length(struct imapfs_fs *fs, fuse_ino_t ino,
-		struct fs_inode *inode, uint64_t length)
+static enum length_news learn_length(struct imapfs_fs *fs, fuse_ino_t ino,
+		struct fs_inode *inode, uint64_t length, bool read_short)
 {
 	uint64_t announced;
 	bool exact;
@@ -93,14 +105,16 @@ static bool learn_length(struct imapfs_fs *fs, fuse_ino_t ino,
 	if (!exact)
 		fs_inode_set_size(fs->inodes, inode, length);
 	if (length == announced)
-		return true;
+		return LENGTH_AS_ANNOUNCED;
 	log_debug(LOG_AREA_FUSE, "UID %u: %" G_GUINT64_FORMAT " bytes, not %"
 			G_GUINT64_FORMAT, inode->uid, length, announced);
+	if (read_short && length < announced)
+		return LENGTH_SHORTER_UNTOLD;
 	if (fs->notifier) {
 		fs_notify_inval_attr_now(fs->notifier, ino);
 		fs_notify_inval_inode(fs->notifier, ino);
 	}
-	return false;
+	return LENGTH_TOLD;
 }
 
 static void reply_open(struct body_request *o, struct body_cache_entry *body)
@@ -111,7 +125,8 @@ static void reply_open(struct body_request *o, struct body_cache_entry *body)
 	o->fi.fh = (uint64_t)(uintptr_t)fh;
 	/* A size found wrong: this open bypasses the page cache, which may
 	 * hold pages cut at the old size. */
-	if (learn_length(o->fs, o->ino, o->inode, body->length))
+	if (learn_length(o->fs, o->ino, o->inode, body->length, false) ==
+			LENGTH_AS_ANNOUNCED)
 		o->fi.keep_cache = 1;
 	else
 		o->fi.direct_io = 1;
@@ -145,6 +160,7 @@ static void body_reply(struct body_request *r, int errnum,
 		struct body_cache_entry *entry, bool async)
 {
 	struct imapfs_fs *fs = r->fs;
+	enum length_news news;
 	struct fs_body *body;
 
 	/* From here on the interrupt callback does not run. */
@@ -161,13 +177,18 @@ static void body_reply(struct body_request *r, int errnum,
 		g_free(r);
 		return;
 	}
-	learn_length(fs, r->ino, r->inode, entry->length);
+	news = learn_length(fs, r->ino, r->inode, entry->length,
+			r->purpose == BODY_FOR_READ);
 	body = fs_bodies_add(fs->bodies, r->ino, r->inode->uidvalidity,
 			r->inode->uid, entry);
 	if (r->purpose == BODY_FOR_READ)
 		reply_read(r, body, !async);
 	else
 		reply_getattr(r);
+	/* Should the kernel not have shrunk it (its attributes changed
+	 * meanwhile), the next stat or read asks for the size again. */
+	if (news == LENGTH_SHORTER_UNTOLD && fs->notifier)
+		fs_notify_inval_inode(fs->notifier, r->ino);
 	fs_bodies_put(fs->bodies, body);
 	g_free(r);
 }

@@ -13,6 +13,29 @@ struct summaries {
 	bool flags_only;	/* (UID FLAGS): no RFC822.SIZE to expect */
 };
 
+/* "* VANISHED (EARLIER) uid-set": the session passes only those on. */
+static bool summary_vanished(struct summaries *s,
+		const struct imap_response *r)
+{
+	g_autoptr(GArray) ranges = NULL;
+	const struct imap_arg *tag;
+	const char *set;
+	size_t n;
+
+	if (!s->handlers->vanished ||
+			!imap_arg_get_list(&r->args[0], &tag, &n) || n != 1 ||
+			!imap_arg_atom_equals(&tag[0], "EARLIER") ||
+			!imap_arg_get_atom(&r->args[1], &set))
+		return false;
+	ranges = g_array_new(FALSE, FALSE, sizeof(struct imap_uid_range));
+	if (!imap_uidset_parse_ranges(set, strlen(set), ranges))
+		return false;
+	s->handlers->vanished(s->handlers->ctx,
+			(const struct imap_uid_range *)(void *)ranges->data,
+			ranges->len);
+	return true;
+}
+
 static bool summary_untagged(void *ctx, const struct imap_response *r)
 {
 	struct summaries *s = ctx;
@@ -21,6 +44,8 @@ static bool summary_untagged(void *ctx, const struct imap_response *r)
 	bool have_uid = false, have_size = false, have_flags = false;
 	size_t count;
 
+	if (r->name && strcmp(r->name, "VANISHED") == 0)
+		return summary_vanished(s, r);
 	if (!r->name || strcmp(r->name, "FETCH") != 0 ||
 			!imap_arg_get_list(&r->args[0], &items, &count))
 		return false;
@@ -96,6 +121,29 @@ bool imap_fetch_summaries_since(struct imap_session *session,
 				"INTERNALDATE%s)%s", uid_set,
 				modseq || changed_since ? " MODSEQ" : "",
 				since), &h, result);
+}
+
+bool imap_fetch_summaries_vanished(struct imap_session *session,
+		uint64_t changed_since,
+		const struct imap_summary_handlers *handlers,
+		struct imap_result *result)
+{
+	struct summaries s = { handlers, false };
+	struct imap_command_handlers h = {
+		.untagged = summary_untagged,
+		.ctx = &s,
+	};
+
+	g_return_val_if_fail(changed_since > 0 &&
+			(imap_session_enabled(session) & IMAP_ENABLED_QRESYNC),
+			false);
+	/* "*" is the largest UID in use, which a mailbox emptied since
+	 * has none of: the UIDs that vanished would fall outside it. */
+	return imap_session_run(session, imap_command_new(
+				"UID FETCH 1:4294967295 (UID FLAGS RFC822.SIZE "
+				"INTERNALDATE MODSEQ) (CHANGEDSINCE %"
+				G_GUINT64_FORMAT " VANISHED)", changed_since),
+			&h, result);
 }
 
 bool imap_fetch_flags(struct imap_session *session, const char *uid_set,

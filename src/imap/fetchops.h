@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "imap/session.h"
+#include "imap/uidset.h"
 
 /* One message of a listing, as the server sent it: the store checks and
  * converts what it keeps. */
@@ -30,6 +31,10 @@ struct imap_summary_handlers {
 	void (*summary)(void *ctx, const struct imap_summary *summary);
 	/* Any FETCH response at all: the listing is moving. */
 	void (*progress)(void *ctx);
+	/* imap_fetch_summaries_vanished() only: UIDs expunged since, some
+	 * perhaps never listed (struct imap_uid_range, imap/uidset.h). */
+	void (*vanished)(void *ctx, const struct imap_uid_range *ranges,
+			size_t count);
 	void *ctx;
 };
 
@@ -47,6 +52,15 @@ bool imap_fetch_summaries_since(struct imap_session *session,
 		const struct imap_summary_handlers *handlers,
 		struct imap_result *result);
 
+/* The same over every UID, with the UIDs expunged since that MODSEQ
+ * (UID FETCH 1:4294967295 (...) (CHANGEDSINCE m VANISHED), RFC 7162
+ * §3.2.6) reported to handlers->vanished: a listing kept from before
+ * learns what left without asking for every message's flags.  Only with
+ * QRESYNC enabled. */
+bool imap_fetch_summaries_vanished(struct imap_session *session,
+		uint64_t changed_since,
+		const struct imap_summary_handlers *handlers,
+		struct imap_result *result);
 /* UID FETCH uid_set (UID FLAGS [MODSEQ]): each message's flags, with no
  * size or date (size_valid false, internaldate NULL), and so which UIDs
  * are still there.  A flag change another client makes meanwhile is

@@ -255,6 +255,9 @@ static bool session_enable(struct imap_session *session, GError **error)
 		goto out;
 	if (session->capabilities & IMAP_CAP_CONDSTORE)
 		g_string_append(what, " CONDSTORE");
+	/* Listings then learn expunges by UID (imap/fetchops.h). */
+	if (session->capabilities & IMAP_CAP_QRESYNC)
+		g_string_append(what, " QRESYNC");
 	if (session->capabilities & IMAP_CAP_UTF8_ACCEPT)
 		g_string_append(what, " UTF8=ACCEPT");
 	if (what->len == 0)

@@ -9,7 +9,11 @@
 
 #include <string.h>
 
+#include "imap/uidset.h"
 #include "log.h"
+
+/* UIDs one VANISHED may name, expanded: 4 MB at most. */
+#define VANISHED_MAX (1u << 20)
 
 static const struct {
 	const char *name;
@@ -77,6 +81,9 @@ static void session_parse_enabled(struct imap_session *session,
 			arg++) {
 		if (imap_arg_atom_equals(arg, "CONDSTORE"))
 			session->enabled |= IMAP_ENABLED_CONDSTORE;
+		else if (imap_arg_atom_equals(arg, "QRESYNC"))
+			session->enabled |= IMAP_ENABLED_QRESYNC |
+				IMAP_ENABLED_CONDSTORE;
 		else if (imap_arg_atom_equals(arg, "UTF8=ACCEPT"))
 			session->enabled |= IMAP_ENABLED_UTF8_ACCEPT;
 	}
@@ -306,6 +313,39 @@ static void session_report_fetch(struct imap_session *session,
 				flags->u.list.items, modseq);
 }
 
+/*
+ * "* VANISHED uid-set" without EARLIER: these messages were expunged just
+ * now, and each was still counted (RFC 7162 §3.2.10).  Their sequence
+ * numbers are not given, so the map forgets what it knew rather than
+ * guess (a FETCH under QRESYNC carries its UID anyway).  A set too big to
+ * expand is not believed message by message: the count drops by nothing
+ * and the next listing finds out.
+ */
+static void session_vanished_now(struct imap_session *session,
+		const struct imap_arg *args)
+{
+	const struct imap_selected *sel = &session->selected;
+	g_autoptr(GArray) uids = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	const char *set;
+
+	if (!imap_arg_get_atom(&args[0], &set) ||
+			!imap_uidset_parse(set, strlen(set), uids,
+				MIN(sel->exists, VANISHED_MAX))) {
+		log_debug(LOG_AREA_IMAP, "connection %u: VANISHED not "
+				"understood, or naming more messages than "
+				"there are", session->id);
+		return;
+	}
+	session->selected.exists -= MIN(sel->exists, uids->len);
+	msgmap_reset(session->msgmap, sel->exists);
+	for (guint i = 0; i < uids->len; i++) {
+		if (sel->name && session->events.expunged)
+			session->events.expunged(session->events.ctx,
+					sel->name, sel->uidvalidity,
+					g_array_index(uids, uint32_t, i));
+	}
+}
+
 void session_handle_untagged(struct imap_session *session,
 		const struct imap_response *r)
 {
@@ -353,6 +393,14 @@ void session_handle_untagged(struct imap_session *session,
 		return;
 	}
 
+	if (strcmp(r->name, "VANISHED") == 0 &&
+			!imap_arg_is_eol(r->args) &&
+			r->args[0].type != IMAP_ARG_LIST) {
+		session_vanished_now(session, r->args);
+		return;
+	}
+
+	/* VANISHED (EARLIER) answers the command that asked for it. */
 	if (session->handlers && session->handlers->untagged)
 		claimed = session->handlers->untagged(session->handlers->ctx,
 				r);

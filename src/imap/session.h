@@ -105,6 +105,9 @@ enum imap_capability {
 enum imap_enabled {
 	IMAP_ENABLED_CONDSTORE = 1u << 0,
 	IMAP_ENABLED_UTF8_ACCEPT = 1u << 1,
+	/* With it the server reports expunges as VANISHED (UIDs), never as
+	 * EXPUNGE (RFC 7162 §3.2.10); it implies CONDSTORE. */
+	IMAP_ENABLED_QRESYNC = 1u << 2,
 };
 
 /* How a command ended.  Statuses escalate: NO and BAD concern only the

@@ -45,38 +45,31 @@ static bool parse_number(const char **p, const char *end, uint32_t *n)
 	return true;
 }
 
-bool imap_uidset_parse(const char *text, size_t len, GArray *uids,
-		size_t max_count)
+bool imap_uidset_parse_ranges(const char *text, size_t len, GArray *ranges)
 {
 	const char *p = text, *end = text + len;
-	guint before = uids->len;
+	guint before = ranges->len;
 
 	if (len == 0)
 		return false;
 	for (;;) {
-		uint32_t a, b;
+		struct imap_uid_range r;
 
-		if (!parse_number(&p, end, &a))
+		if (!parse_number(&p, end, &r.first))
 			goto bad;
-		b = a;
+		r.last = r.first;
 		if (p < end && *p == ':') {
 			p++;
-			if (!parse_number(&p, end, &b))
+			if (!parse_number(&p, end, &r.last))
 				goto bad;
 		}
-		if (a > b) {
-			uint32_t t = a;
+		if (r.first > r.last) {
+			uint32_t t = r.first;
 
-			a = b;
-			b = t;
+			r.first = r.last;
+			r.last = t;
 		}
-		if ((uint64_t)b - a + 1 > max_count - (uids->len - before))
-			goto bad;
-		for (uint64_t u = a; u <= b; u++) {
-			uint32_t v = (uint32_t)u;
-
-			g_array_append_val(uids, v);
-		}
+		g_array_append_val(ranges, r);
 		if (p == end)
 			return true;
 		if (*p != ',')
@@ -84,6 +77,36 @@ bool imap_uidset_parse(const char *text, size_t len, GArray *uids,
 		p++;
 	}
 bad:
-	g_array_set_size(uids, before);
+	g_array_set_size(ranges, before);
 	return false;
+}
+
+bool imap_uidset_parse(const char *text, size_t len, GArray *uids,
+		size_t max_count)
+{
+	g_autoptr(GArray) ranges = g_array_new(FALSE, FALSE,
+			sizeof(struct imap_uid_range));
+	uint64_t total = 0;
+
+	if (!imap_uidset_parse_ranges(text, len, ranges))
+		return false;
+	for (guint i = 0; i < ranges->len; i++) {
+		const struct imap_uid_range *r =
+			&g_array_index(ranges, struct imap_uid_range, i);
+
+		total += (uint64_t)r->last - r->first + 1;
+	}
+	if (total > max_count)
+		return false;
+	for (guint i = 0; i < ranges->len; i++) {
+		const struct imap_uid_range *r =
+			&g_array_index(ranges, struct imap_uid_range, i);
+
+		for (uint64_t u = r->first; u <= r->last; u++) {
+			uint32_t v = (uint32_t)u;
+
+			g_array_append_val(uids, v);
+		}
+	}
+	return true;
 }

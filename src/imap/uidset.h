@@ -32,4 +32,17 @@ size_t imap_uidset_format(GString *out, const uint32_t *uids, size_t count,
 bool imap_uidset_parse(const char *text, size_t len, GArray *uids,
 		size_t max_count);
 
+/* A range of UIDs, first <= last. */
+struct imap_uid_range {
+	uint32_t first, last;
+};
+
+/*
+ * "1:3,7" -> {1, 3} {7, 7} appended to ranges (struct imap_uid_range), in
+ * the order written, unexpanded: for sets that may name far more UIDs
+ * than exist (VANISHED (EARLIER), RFC 7162 §3.2.10).  false, ranges as
+ * they were, under the same conditions as imap_uidset_parse().
+ */
+bool imap_uidset_parse_ranges(const char *text, size_t len, GArray *ranges);
+
 #endif

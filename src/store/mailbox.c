@@ -136,6 +136,7 @@ struct listing {
 	bool updating;
 	GArray *changed;
 	GArray *seen;			/* UIDs a flags pass named */
+	GArray *vanished;		/* struct imap_uid_range */
 };
 
 /* The listing moved on: those waiting for it extend their deadline. */
@@ -317,12 +318,58 @@ static bool listing_flags_pass(struct listing *listing,
 	return true;
 }
 
+/* VANISHED (EARLIER): kept until the command ends, when the index is
+ * whole again (listing_remove_vanished). */
+static void listing_vanished(void *ctx, const struct imap_uid_range *ranges,
+		size_t count)
+{
+	struct listing *listing = ctx;
+
+	if (!listing->vanished)
+		listing->vanished = g_array_new(FALSE, FALSE,
+				sizeof(struct imap_uid_range));
+	g_array_append_vals(listing->vanished, ranges, (guint)count);
+}
+
+/* The ranges may name UIDs never listed, and any number of them: the
+ * index is searched by range, nothing expanded. */
+static void listing_remove_vanished(struct listing *listing)
+{
+	GArray *gone;
+
+	if (!listing->vanished)
+		return;
+	msg_index_finish(listing->index);
+	gone = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	for (guint r = 0; r < listing->vanished->len; r++) {
+		const struct imap_uid_range *range = &g_array_index(
+				listing->vanished, struct imap_uid_range, r);
+
+		for (size_t i = msg_index_lower_bound(listing->index,
+					range->first);
+				i < msg_index_count(listing->index) &&
+				msg_index_at(listing->index, i)->uid <=
+				range->last; i++)
+			g_array_append_val(gone,
+					msg_index_at(listing->index, i)->uid);
+	}
+	for (guint i = 0; i < gone->len; i++) {
+		if (msg_index_remove(listing->index,
+					g_array_index(gone, uint32_t, i)))
+			g_array_append_val(listing->changed,
+					g_array_index(gone, uint32_t, i));
+	}
+	g_array_unref(gone);
+	g_clear_pointer(&listing->vanished, g_array_unref);
+}
+
 /*
  * Bring base's index up to date with the mailbox selected on session:
  * with CONDSTORE, nothing when HIGHESTMODSEQ, UIDNEXT and EXISTS are as
- * they were, else the changes since (RFC 7162 §3.1.4), and the UIDs left
- * only when the count says some went; without it, the messages from the
- * old UIDNEXT on and a flags pass over the rest.
+ * they were, else the changes since (RFC 7162 §3.1.4), with QRESYNC the
+ * UIDs expunged since too (§3.2.6), and without it the UIDs left only
+ * when the count says some went; without CONDSTORE, the messages from
+ * the old UIDNEXT on and a flags pass over the rest.
  */
 static bool listing_catch_up(struct listing *listing,
 		struct imap_session *session, const struct listing_base *base,
@@ -332,6 +379,7 @@ static bool listing_catch_up(struct listing *listing,
 	const struct imap_selected *sel = imap_session_selected(session);
 	bool condstore = imap_session_enabled(session) &
 		IMAP_ENABLED_CONDSTORE;
+	bool qresync = imap_session_enabled(session) & IMAP_ENABLED_QRESYNC;
 	uint32_t exists = sel->exists;
 	size_t count = msg_index_count(listing->index);
 	uint32_t next = base->uidnext;
@@ -340,12 +388,22 @@ static bool listing_catch_up(struct listing *listing,
 	if (count > 0 && msg_index_at(listing->index, count - 1)->uid >= next)
 		next = msg_index_at(listing->index, count - 1)->uid + 1;
 	if (condstore && base->highestmodseq && sel->highestmodseq) {
-		if (exists > 0 && (sel->highestmodseq != base->highestmodseq ||
-					sel->uidnext != base->uidnext ||
-					exists != count) &&
+		bool changed = sel->highestmodseq != base->highestmodseq ||
+			sel->uidnext != base->uidnext || exists != count;
+
+		/* Even into an empty mailbox: the UIDs that left. */
+		if (changed && qresync) {
+			bool ok = imap_fetch_summaries_vanished(session,
+					base->highestmodseq, handlers, result);
+
+			listing_remove_vanished(listing);
+			if (!ok)
+				return false;
+		} else if (changed && exists > 0 &&
 				!imap_fetch_summaries_since(session, "1:*", true,
-					base->highestmodseq, handlers, result))
+					base->highestmodseq, handlers, result)) {
 			return false;
+		}
 	} else {
 		char set[32];
 
@@ -397,6 +455,7 @@ static int mailbox_list_from_server(struct store_mailbox *mb,
 	const struct imap_summary_handlers handlers = {
 		.summary = listing_summary,
 		.progress = listing_moved,
+		.vanished = listing_vanished,
 		.ctx = &listing,
 	};
 	struct imap_session *session;

@@ -9,7 +9,8 @@ attributes), whatever imapfs took from disk: after nothing changed, after
 flag changes, appends, expunges, a mailbox re-created with a new
 UIDVALIDITY, a corrupted index.sqlite, and all of these at once.  The IMAP
 trace (-o trace) shows that an unchanged mailbox is not listed again and
-that changed flags are asked for with CHANGEDSINCE (CONDSTORE).
+that changed flags are asked for with CHANGEDSINCE (CONDSTORE), and
+expunged messages with VANISHED (QRESYNC) where the server offers it.
 """
 
 import errno
@@ -48,6 +49,12 @@ NO_CONDSTORE = ("IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE "
 def plain_server():
     """A Dovecot that does not announce CONDSTORE."""
     yield from imapcheck.dovecot(capability=NO_CONDSTORE)
+
+
+@pytest.fixture(scope="module")
+def condstore_server():
+    """A Dovecot that announces CONDSTORE but not QRESYNC."""
+    yield from imapcheck.dovecot(capability=NO_CONDSTORE + " CONDSTORE")
 
 
 @pytest.fixture
@@ -359,8 +366,32 @@ def _flags_expunge_and_append(mount, server, oracle, tmp_path, condstore):
     return _box_trace(m.log(), box)[1]
 
 
+def _flags_passes(fetches):
+    return [f for f in fetches if "RFC822.SIZE" not in f[1].upper()]
+
+
 def test_flags_expunge_and_append_together(mount, server, oracle, tmp_path):
-    _flags_expunge_and_append(mount, server, oracle, tmp_path, True)
+    fetches = _flags_expunge_and_append(mount, server, oracle, tmp_path,
+                                        True)
+    # QRESYNC: one fetch of what changed, which names the expunged UIDs
+    # too (VANISHED), and no flags pass over every message.
+    assert len(fetches) == 1 and not _flags_passes(fetches), _show(fetches)
+    rest = fetches[0][2].upper()
+    assert "CHANGEDSINCE" in rest and "VANISHED" in rest, _show(fetches)
+
+
+def test_catch_up_with_condstore_only(mount, condstore_server, oracle_for,
+                                      tmp_path):
+    fetches = _flags_expunge_and_append(mount, condstore_server,
+                                        oracle_for(condstore_server),
+                                        tmp_path, True)
+    # What changed since, then (EXISTS as it was, but UIDNEXT not) a
+    # flags pass to find which UID left.
+    assert not _full_listings(fetches), _show(fetches)
+    assert any("CHANGEDSINCE" in rest.upper() and
+               "VANISHED" not in rest.upper()
+               for _, _, rest in fetches), _show(fetches)
+    assert _flags_passes(fetches), _show(fetches)
 
 
 def test_catch_up_without_condstore(mount, plain_server, oracle_for,

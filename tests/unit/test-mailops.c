@@ -97,6 +97,54 @@ static void test_uidset_parse(void)
 	}
 }
 
+/* Unexpanded: any size, in the order written, each first <= last. */
+static void test_uidset_parse_ranges(void)
+{
+	static const struct {
+		const char *text;
+		bool ok;
+		const char *expect;
+	} cases[] = {
+		{ "7", true, "7-7" },
+		{ "5:3,9,1:4294967295", true, "3-5 9-9 1-4294967295" },
+		{ "", false, NULL },
+		{ "1:*", false, NULL },
+		{ "1,,2", false, NULL },
+		{ "0:3", false, NULL },
+		{ "3,", false, NULL },
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		GArray *ranges = g_array_new(FALSE, FALSE,
+				sizeof(struct imap_uid_range));
+		struct imap_uid_range keep = { 42, 42 };
+		bool ok;
+
+		g_array_append_val(ranges, keep);
+		ok = imap_uidset_parse_ranges(cases[i].text,
+				strlen(cases[i].text), ranges);
+		g_assert_cmpint(ok, ==, cases[i].ok);
+		if (ok) {
+			GString *got = g_string_new(NULL);
+
+			for (guint j = 1; j < ranges->len; j++) {
+				const struct imap_uid_range *r =
+					&g_array_index(ranges,
+						struct imap_uid_range, j);
+
+				g_string_append_printf(got, "%s%u-%u",
+						j > 1 ? " " : "", r->first,
+						r->last);
+			}
+			g_assert_cmpstr(got->str, ==, cases[i].expect);
+			g_string_free(got, TRUE);
+		} else {
+			g_assert_cmpuint(ranges->len, ==, 1);
+		}
+		g_array_unref(ranges);
+	}
+}
+
 static char *convert_all(const char *in, size_t len, size_t chunk,
 		size_t *out_len)
 {
@@ -207,6 +255,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/uidset/format-ranges", test_uidset_format_ranges);
 	g_test_add_func("/uidset/format-chunks", test_uidset_format_chunks);
+	g_test_add_func("/uidset/parse-ranges", test_uidset_parse_ranges);
 	g_test_add_func("/uidset/parse", test_uidset_parse);
 	g_test_add_func("/crlf/convert", test_crlf_convert);
 	g_test_add_func("/crlf/measure-fd", test_crlf_measure_fd);

@@ -41,8 +41,9 @@ struct step {
 
 /* A session whose server prints script and then reads what we send
  * into the file "sent" of tmpdir. */
-static struct imap_session *open_raw(const char *script, int timeout_ms,
-		struct imap_session_config *cfg)
+static struct imap_session *open_raw_events(const char *script,
+		int timeout_ms, struct imap_session_config *cfg,
+		const struct imap_session_events *events)
 {
 	char *path = g_build_filename(tmpdir, "script", NULL);
 	char *sent = g_build_filename(tmpdir, "sent", NULL);
@@ -56,7 +57,7 @@ static struct imap_session *open_raw(const char *script, int timeout_ms,
 	cfg->tunnel = g_strdup_printf("cat %s && exec cat >%s", quoted,
 			quoted_sent);
 	cfg->timeout_ms = timeout_ms;
-	session = imap_session_open(cfg, 1, NULL, &error);
+	session = imap_session_open(cfg, 1, events, &error);
 	g_assert_no_error(error);
 	g_assert_nonnull(session);
 	g_free(quoted);
@@ -64,6 +65,12 @@ static struct imap_session *open_raw(const char *script, int timeout_ms,
 	g_free(path);
 	g_free(sent);
 	return session;
+}
+
+static struct imap_session *open_raw(const char *script, int timeout_ms,
+		struct imap_session_config *cfg)
+{
+	return open_raw_events(script, timeout_ms, cfg, NULL);
 }
 
 /* What the session sent, once the server has copied up to `until` (the
@@ -404,6 +411,56 @@ static void test_move_copyuid(void)
 	g_free(cfg.tunnel);
 }
 
+static void record_expunged(void *ctx, const char *mailbox,
+		uint32_t uidvalidity, uint32_t uid)
+{
+	(void)mailbox;
+	(void)uidvalidity;
+	g_array_append_val((GArray *)ctx, uid);
+}
+
+/* With QRESYNC the server reports expunges by UID (RFC 7162 §3.2.10):
+ * VANISHED counts like EXPUNGE, VANISHED (EARLIER) only answers a
+ * command, and neither is believed beyond the messages there are. */
+static void test_vanished(void)
+{
+	struct imap_session_config cfg;
+	GArray *gone = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	const struct imap_session_events events = {
+		.expunged = record_expunged,
+		.ctx = gone,
+	};
+	struct imap_session *session = open_raw_events(
+			"* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n"
+			"* 6 EXISTS\r\n" UV
+			"a1 OK [READ-ONLY] Examine completed\r\n"
+			"* VANISHED 3,5:6\r\n"
+			"* VANISHED (EARLIER) 1:2000\r\n"
+			"a2 OK noop\r\n"
+			"* VANISHED 1:1000000\r\n"
+			"a3 OK noop\r\n"
+			"* BYE bye\r\na4 OK bye\r\n", 5000, &cfg, &events);
+	struct imap_result result;
+
+	g_assert_true(imap_session_select(session, "Box", true, &result));
+	g_assert_cmpuint(imap_session_selected(session)->exists, ==, 6);
+	g_assert_true(imap_session_run(session, imap_command_new("NOOP"),
+				NULL, &result));
+	g_assert_cmpuint(imap_session_selected(session)->exists, ==, 3);
+	g_assert_cmpuint(gone->len, ==, 3);
+	g_assert_cmpuint(g_array_index(gone, uint32_t, 0), ==, 3);
+	g_assert_cmpuint(g_array_index(gone, uint32_t, 2), ==, 6);
+	/* More than there are: not believed, one by one or in the count. */
+	g_assert_true(imap_session_run(session, imap_command_new("NOOP"),
+				NULL, &result));
+	g_assert_cmpuint(imap_session_selected(session)->exists, ==, 3);
+	g_assert_cmpuint(gone->len, ==, 3);
+	g_assert_false(imap_session_is_dead(session));
+	imap_session_close(&session);
+	g_array_unref(gone);
+	g_free(cfg.tunnel);
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -419,6 +476,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/session/append", test_append);
 	g_test_add_func("/session/append-limit", test_append_limit);
 	g_test_add_func("/session/move-copyuid", test_move_copyuid);
+	g_test_add_func("/session/vanished", test_vanished);
 	rc = g_test_run();
 	{
 		char *path = g_build_filename(tmpdir, "script", NULL);
