@@ -251,12 +251,14 @@ int main(int argc, char *argv[])
 	if (!fopts.foreground)
 		log_use_syslog();
 	fs->notifier = fs_notifier_start(se);
+	fs->pusher = fs_pusher_start(se, fs->inodes);
 
 	rc = run_loop(se, &fopts, max_threads_chosen, cfg.connections) ?
 		1 : 0;
 
 	/* Fetches still running answer requests: before the session goes. */
 	imapfs_fs_quiesce(fs);
+	fs_pusher_stop(&fs->pusher);
 	fs_notifier_stop(&fs->notifier);
 	fuse_session_unmount(se);
 out_signals:

@@ -13,6 +13,7 @@
 #include "fs/bodies.h"
 #include "fs/inode.h"
 #include "fs/notify.h"
+#include "fs/push.h"
 #include "fs/staged.h"
 #include "store/account.h"
 #include "store/cancel.h"
@@ -21,6 +22,7 @@ struct imapfs_fs {
 	struct store_account *account;	/* borrowed */
 	struct fs_inodes *inodes;	/* owned */
 	struct fs_notifier *notifier;	/* owned; started after mount */
+	struct fs_pusher *pusher;	/* owned; started after mount */
 	uid_t uid;
 	gid_t gid;
 	time_t mounted_at;		/* directories' times */

@@ -296,6 +296,57 @@ fuse_ino_t fs_inodes_find_dir(struct fs_inodes *inodes, const char *mailbox)
 	return ino;
 }
 
+/* The message's inode if the kernel holds it and its bytes were not
+ * handed over.  Lock held. */
+static struct fs_inode *unpushed_locked(struct fs_inodes *inodes,
+		struct store_mailbox *mailbox, uint32_t uidvalidity,
+		uint32_t uid)
+{
+	struct fs_inode probe = {
+		.kind = FS_INODE_MESSAGE,
+		.mailbox = mailbox,
+		.uidvalidity = uidvalidity,
+		.uid = uid,
+	};
+	struct fs_inode *inode;
+
+	probe.identity = identity_hash(&probe);
+	inode = g_hash_table_lookup(inodes->by_key, &probe);
+	return inode && !inode->pushed ? inode : NULL;
+}
+
+fuse_ino_t fs_inodes_push_candidate(struct fs_inodes *inodes,
+		struct store_mailbox *mailbox, uint32_t uidvalidity,
+		uint32_t uid)
+{
+	struct fs_inode *inode;
+	fuse_ino_t ino;
+
+	g_mutex_lock(&inodes->lock);
+	inode = unpushed_locked(inodes, mailbox, uidvalidity, uid);
+	ino = inode ? inode->ino : 0;
+	g_mutex_unlock(&inodes->lock);
+	return ino;
+}
+
+fuse_ino_t fs_inodes_claim_push(struct fs_inodes *inodes,
+		struct store_mailbox *mailbox, uint32_t uidvalidity,
+		uint32_t uid, uint64_t length)
+{
+	struct fs_inode *inode;
+	fuse_ino_t ino = 0;
+
+	g_mutex_lock(&inodes->lock);
+	inode = unpushed_locked(inodes, mailbox, uidvalidity, uid);
+	if (inode && inode->size == length) {
+		inode->pushed = true;
+		inode->size_exact = true;
+		ino = inode->ino;
+	}
+	g_mutex_unlock(&inodes->lock);
+	return ino;
+}
+
 void fs_inodes_forget(struct fs_inodes *inodes, fuse_ino_t ino,
 		uint64_t nlookup)
 {

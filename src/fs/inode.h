@@ -38,6 +38,9 @@ struct fs_inode {
 	uint64_t size;			/* MESSAGE: under the table lock */
 	bool size_exact;		/* MESSAGE: measured, not announced */
 	uint64_t nlookup;		/* under the table lock */
+	bool pushed;			/* MESSAGE: its bytes were handed to
+					 * the kernel (fs/push.c); under the
+					 * table lock */
 	uint64_t serial;		/* STAGED: which new file */
 	uint64_t identity;		/* hash of what it names (inode.c) */
 };
@@ -67,6 +70,18 @@ struct fs_inode *fs_inodes_ref_staged(struct fs_inodes *inodes,
 		struct store_node *dir, struct fs_staged *staged);
 /* Defined by whoever stages files (fs/staged.c). */
 void fs_staged_free(struct fs_staged *staged);
+
+/* For handing a message's bytes to the kernel before it asks (fs/push.c):
+ * the number of that message's inode if the kernel holds one whose bytes
+ * were not handed over yet; else 0.  Then claim it: its number when it is
+ * still so and its size is length (the kernel then holds the right size),
+ * after which it counts as handed over; else 0. */
+fuse_ino_t fs_inodes_push_candidate(struct fs_inodes *inodes,
+		struct store_mailbox *mailbox, uint32_t uidvalidity,
+		uint32_t uid);
+fuse_ino_t fs_inodes_claim_push(struct fs_inodes *inodes,
+		struct store_mailbox *mailbox, uint32_t uidvalidity,
+		uint32_t uid, uint64_t length);
 
 /* The number of the directory of a mailbox, if the kernel knows it now;
  * else 0. */

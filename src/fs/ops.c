@@ -98,6 +98,7 @@ void imapfs_fs_free(struct imapfs_fs **fs)
 	 * back into what is freed here. */
 	store_account_set_observer((*fs)->account, &none);
 	imapfs_fs_quiesce(*fs);
+	fs_pusher_stop(&(*fs)->pusher);
 	fs_notifier_stop(&(*fs)->notifier);
 	fs_inodes_free(&(*fs)->inodes);
 	fs_aliases_free(&(*fs)->aliases);

@@ -88,15 +88,22 @@ enum length_news {
  * so that the fstat() or read() after an open asks for the new one; its
  * pages follow later, from the notifier.
  *
- * Except before the reply to a READ that ends the body short of the size
- * the kernel holds (read_short): the kernel then shrinks the size itself
- * as it takes the reply, and zero-fills the pages beyond, but only when
- * nothing changed the inode's attributes since it sent the READ; telling
- * it first would leave those zeros inside the old size, for this very
- * read to return.  The caller tells it after the reply.
+ * A READ's reply (for_read) is different.  When the body ends short of
+ * the size the kernel holds, the kernel shrinks the size itself as it
+ * takes the reply, and zero-fills the pages beyond, but only when nothing
+ * changed the inode's attributes since it sent the READ; telling it first
+ * would leave those zeros inside the old size, for this very read to
+ * return: the caller tells it after the reply.  When the body is longer,
+ * the size is invalidated before the reply, so that the reader's next
+ * read() past the old end asks for it, but the pages are not: the new
+ * size drops them anyway, and a notification racing with that GETATTR
+ * would make the kernel discard its answer and end the file early.
+ * A GETATTR's reply carries the size itself, and a notification before
+ * it would have the kernel discard it just the same: nothing is said.
  */
 static enum length_news learn_length(struct imapfs_fs *fs, fuse_ino_t ino,
-		struct fs_inode *inode, uint64_t length, bool read_short)
+		struct fs_inode *inode, uint64_t length,
+		enum body_purpose purpose)
 {
 	uint64_t announced;
 	bool exact;
@@ -108,11 +115,14 @@ static enum length_news learn_length(struct imapfs_fs *fs, fuse_ino_t ino,
 		return LENGTH_AS_ANNOUNCED;
 	log_debug(LOG_AREA_FUSE, "UID %u: %" G_GUINT64_FORMAT " bytes, not %"
 			G_GUINT64_FORMAT, inode->uid, length, announced);
-	if (read_short && length < announced)
+	if (purpose == BODY_FOR_GETATTR)
+		return LENGTH_TOLD;
+	if (purpose == BODY_FOR_READ && length < announced)
 		return LENGTH_SHORTER_UNTOLD;
 	if (fs->notifier) {
 		fs_notify_inval_attr_now(fs->notifier, ino);
-		fs_notify_inval_inode(fs->notifier, ino);
+		if (purpose == BODY_FOR_OPEN)
+			fs_notify_inval_inode(fs->notifier, ino);
 	}
 	return LENGTH_TOLD;
 }
@@ -125,7 +135,8 @@ static void reply_open(struct body_request *o, struct body_cache_entry *body)
 	o->fi.fh = (uint64_t)(uintptr_t)fh;
 	/* A size found wrong: this open bypasses the page cache, which may
 	 * hold pages cut at the old size. */
-	if (learn_length(o->fs, o->ino, o->inode, body->length, false) ==
+	if (learn_length(o->fs, o->ino, o->inode, body->length,
+				BODY_FOR_OPEN) ==
 			LENGTH_AS_ANNOUNCED)
 		o->fi.keep_cache = 1;
 	else
@@ -177,8 +188,7 @@ static void body_reply(struct body_request *r, int errnum,
 		g_free(r);
 		return;
 	}
-	news = learn_length(fs, r->ino, r->inode, entry->length,
-			r->purpose == BODY_FOR_READ);
+	news = learn_length(fs, r->ino, r->inode, entry->length, r->purpose);
 	body = fs_bodies_add(fs->bodies, r->ino, r->inode->uidvalidity,
 			r->inode->uid, entry);
 	if (r->purpose == BODY_FOR_READ)
@@ -305,6 +315,8 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EPERM);
 		return;
 	}
+	fs_push_after(fs->pusher, inode->mailbox, inode->uidvalidity,
+			inode->uid);
 	mark_seen = store_account_config(fs->account)->mark_seen;
 	if (mark_seen)
 		store_mailbox_mark_seen(inode->mailbox, inode->uidvalidity,
@@ -356,6 +368,8 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
+	fs_push_after(fs->pusher, inode->mailbox, inode->uidvalidity,
+			inode->uid);
 	body = fs_bodies_get(fs->bodies, ino, inode->uidvalidity, inode->uid);
 	if (body) {
 		reply_data(req, body->entry.fd, body->entry.offset,

@@ -690,9 +690,11 @@ bool body_cache_lookup(struct body_cache *cache,
 	flags = fcntl(fd, F_GETFL);
 	if (flags >= 0)
 		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	/* Mark as recently used; if that fails the body is merely evicted
-	 * sooner than it should be. */
-	(void)futimens(fd, now);
+	/* Mark as recently used, to the minute (eviction needs no finer
+	 * order, and each mark writes the inode); if that fails the body
+	 * is merely evicted sooner than it should be. */
+	if (st.st_mtime < time(NULL) - 60)
+		(void)futimens(fd, now);
 
 	entry->fd = fd;
 	entry->offset = HEADER_SIZE;

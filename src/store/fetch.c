@@ -583,6 +583,30 @@ bool store_body_wait_cancel(struct store_body_wait *wait)
 	return detached;
 }
 
+bool store_mailbox_cached_body(struct store_mailbox *mb, uint32_t uidvalidity,
+		uint32_t uid, struct body_cache_entry *entry)
+{
+	struct body_cache_key key = {
+		.mailbox = store_mailbox_cache_id(mb),
+		.uidvalidity = uidvalidity,
+		.uid = uid,
+	};
+
+	struct fetch_batch *ahead;
+
+	if (!body_cache_lookup(store_account_cache(mb->account), &key, entry))
+		return false;
+	/* Handed to a reader before it asks: reading ahead goes on from
+	 * here, as from a read, or it would start afresh behind. */
+	g_mutex_lock(&mb->lock);
+	mailbox_learn_size_locked(mb, uidvalidity, uid, entry->length);
+	ahead = plan_locked(mb, uidvalidity, uid);
+	g_mutex_unlock(&mb->lock);
+	if (ahead)
+		store_account_submit(mb->account, &ahead->job);
+	return true;
+}
+
 bool store_mailbox_cached_size(struct store_mailbox *mb, uint32_t uidvalidity,
 		uint32_t uid, uint64_t *size_r)
 {

@@ -76,6 +76,31 @@ GArray *store_mailbox_snapshot(struct store_mailbox *mb,
 	return copy;
 }
 
+size_t store_mailbox_neighbours(struct store_mailbox *mb,
+		uint32_t uidvalidity, uint32_t uid, int direction,
+		uint32_t *uids, size_t max)
+{
+	size_t n = 0, count, pos;
+
+	g_mutex_lock(&mb->lock);
+	if (!mb->index || mb->uidvalidity != uidvalidity)
+		goto out;
+	count = msg_index_count(mb->index);
+	pos = msg_index_lower_bound(mb->index, uid);
+	if (direction > 0) {
+		if (pos < count && msg_index_at(mb->index, pos)->uid == uid)
+			pos++;
+		while (pos < count && n < max)
+			uids[n++] = msg_index_at(mb->index, pos++)->uid;
+	} else {
+		while (pos > 0 && n < max)
+			uids[n++] = msg_index_at(mb->index, --pos)->uid;
+	}
+out:
+	g_mutex_unlock(&mb->lock);
+	return n;
+}
+
 /* --- news from the server ------------------------------------------------- */
 
 void store_mailbox_apply_flags(struct store_mailbox *mb, uint32_t uidvalidity,

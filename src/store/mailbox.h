@@ -132,6 +132,19 @@ int store_mailbox_range_start(struct store_range_wait *wait,
 		uint32_t uid, uint64_t offset, uint32_t len);
 bool store_range_wait_cancel(struct store_range_wait *wait);
 
+/* Up to max UIDs listed after uid (direction > 0) or before it (< 0), in
+ * that direction, nearest first, while the index is of uidvalidity. */
+size_t store_mailbox_neighbours(struct store_mailbox *mailbox,
+		uint32_t uidvalidity, uint32_t uid, int direction,
+		uint32_t *uids, size_t max);
+
+/* The body if it is cached (nothing fetched for it): *entry as
+ * store_mailbox_body_start() fills it (close entry->fd), else false.  It
+ * counts as read, for reading ahead. */
+bool store_mailbox_cached_body(struct store_mailbox *mailbox,
+		uint32_t uidvalidity, uint32_t uid,
+		struct body_cache_entry *entry);
+
 /* The exact size if the body is cached (no network), else false. */
 bool store_mailbox_cached_size(struct store_mailbox *mailbox,
 		uint32_t uidvalidity, uint32_t uid, uint64_t *size_r);

@@ -346,6 +346,36 @@ def test_no_short_read_while_the_new_size_is_on_its_way(fake, imapfs,
             assert f.read() == BODY2[-10:]
 
 
+@pytest.mark.parametrize("extra", [(), ("ro",)], ids=["rw", "ro"])
+def test_wrong_sizes_in_a_walk(fake, imapfs, tmp_path, extra):
+    # A walk reads ahead and hands pages to the kernel before they are
+    # asked for (docs/DESIGN.md, "Handing pages to the kernel"): a body
+    # whose announced size is wrong must still read whole, before and
+    # after a remount.
+    msgs = {}
+    for uid in range(10, 50):
+        body = make_body(uid, size=3000 + 97 * uid)
+        wrong = {0: None, 1: len(body) - 500, 2: len(body) + 500}[uid % 3]
+        msgs[uid] = Message(uid, body, ["\\Seen"], rfc822_size=wrong)
+    boxes = mailboxes()
+    boxes["INBOX"] = Mailbox(list(msgs.values()), uidvalidity=1234)
+    srv = fake(boxes)
+    for _ in range(2):
+        m = imapfs(srv, extra=extra)
+        box = pathlib.Path(m.mountpoint) / "INBOX"
+        assert sorted(os.listdir(box)) == sorted(f"{u}.eml" for u in msgs)
+        for rnd in range(2):
+            for uid in sorted(msgs, reverse=rnd == 1):
+                p = box / f"{uid}.eml"
+                got = read(p)
+                assert got == msgs[uid].body, \
+                    (rnd, uid, len(got), len(msgs[uid].body),
+                     msgs[uid].rfc822_size)
+                assert settles(lambda: os.stat(p).st_size ==
+                               len(msgs[uid].body)), (rnd, uid)
+        m.stop()
+
+
 # ---------------------------------------------------------------------------
 # The server stops answering, drops the connection, says BYE
 

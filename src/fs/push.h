@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Handing the kernel the bytes of the next messages of a walk before it
+ * asks for them (FUSE_NOTIFY_STORE), so that grep -r after a remount, or
+ * through bodies read ahead, costs no READ per file: the pages are in the
+ * kernel's cache when the reader opens the file (docs/DESIGN.md, "Handing
+ * pages to the kernel").  Only cached bodies are handed over, only to
+ * inodes the kernel holds, only when the size it holds is the body's
+ * length, and each inode once; a thread of its own does it, so that no
+ * request waits while the kernel takes the pages.
+ */
+#ifndef IMAPFS_FS_PUSH_H
+#define IMAPFS_FS_PUSH_H
+
+#include <fuse_lowlevel.h>
+#include <stdint.h>
+
+#include "fs/inode.h"
+#include "store/mailbox.h"
+
+struct fs_pusher;
+
+struct fs_pusher *fs_pusher_start(struct fuse_session *session,
+		struct fs_inodes *inodes);
+/* Drops what is queued, waits for the thread. */
+void fs_pusher_stop(struct fs_pusher **pusher);
+
+/* A reader reached uid in mailbox: when its reads make a walk, the next
+ * messages in the walk's direction are handed over, on the pusher's
+ * thread.  Cheap; pusher may be NULL. */
+void fs_push_after(struct fs_pusher *pusher, struct store_mailbox *mailbox,
+		uint32_t uidvalidity, uint32_t uid);
+
+#endif
