@@ -82,18 +82,24 @@ static int64_t push_one(struct fs_pusher *pusher,
 {
 	struct body_cache_entry body;
 	struct fuse_bufvec buf;
+	uint64_t length;
 	fuse_ino_t ino;
 	int rc;
 
 	if (!fs_inodes_push_candidate(pusher->inodes, job->mailbox,
 				job->uidvalidity, uid))
 		return 0;
+	/* The length first: opening a body checks all of it. */
+	if (!store_mailbox_cached_size(job->mailbox, job->uidvalidity, uid,
+				&length))
+		return -1;
+	if (length > PUSH_MESSAGE_MAX)
+		return 0;
 	if (!store_mailbox_cached_body(job->mailbox, job->uidvalidity, uid,
 				&body))
 		return -1;
-	ino = body.length <= PUSH_MESSAGE_MAX ?
-		fs_inodes_claim_push(pusher->inodes, job->mailbox,
-				job->uidvalidity, uid, body.length) : 0;
+	ino = fs_inodes_claim_push(pusher->inodes, job->mailbox,
+			job->uidvalidity, uid, body.length);
 	if (ino) {
 		buf = (struct fuse_bufvec)FUSE_BUFVEC_INIT(body.length);
 		buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
