@@ -378,17 +378,22 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	if (off == 0 && start_of_big_message(fs, inode)) {
-		/* Its first bytes now, the whole of it into the cache. */
-		store_mailbox_body_prefetch(inode->mailbox, inode->uidvalidity,
-				inode->uid);
+		struct store_mailbox *mb = inode->mailbox;
+		uint32_t uidvalidity = inode->uidvalidity, uid = inode->uid;
+
+		/* Its first bytes now, the whole of it into the cache; the
+		 * first bytes first, so that they get the connection that
+		 * has the mailbox selected, and the whole body the one
+		 * opened next (the inode may be gone once they are
+		 * answered). */
 		r = body_request_new(fs, req, ino, inode, BODY_FOR_RANGE);
 		r->size = size;
 		r->range.done = range_fetched;
 		r->range.ctx = r;
 		fuse_req_interrupt_func(req, body_interrupted, r);
-		store_mailbox_range_start(&r->range, inode->mailbox,
-				inode->uidvalidity, inode->uid, 0,
+		store_mailbox_range_start(&r->range, mb, uidvalidity, uid, 0,
 				(uint32_t)MIN(size, UINT32_MAX));
+		store_mailbox_body_prefetch(mb, uidvalidity, uid);
 		return;
 	}
 	r = body_request_new(fs, req, ino, inode, BODY_FOR_READ);
