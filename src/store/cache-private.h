@@ -52,6 +52,32 @@ void cache_sum_init(struct cache_sum *sum);
 void cache_sum_update(struct cache_sum *sum, const void *data, size_t len);
 uint64_t cache_sum_final(const struct cache_sum *sum);
 
+/*
+ * The body files this process wrote or checked against their checksum:
+ * verified_key(dev, ino) -> verified_check(size, sum) (cache-verified.c).
+ * A file whose key is there with the check of its size and header sum
+ * needs no reading.
+ */
+struct verified_slot {
+	uint64_t key;		/* 0: empty */
+	uint64_t check;
+};
+
+struct verified_map {
+	struct verified_slot *slots;
+	size_t capacity;	/* a power of two, or 0 */
+	size_t count;
+};
+
+uint64_t verified_key(dev_t dev, ino_t ino);
+uint64_t verified_check(uint64_t size, uint64_t sum);
+bool verified_map_get(const struct verified_map *map, uint64_t key,
+		uint64_t *check_r);
+void verified_map_put(struct verified_map *map, uint64_t key,
+		uint64_t check);
+void verified_map_remove(struct verified_map *map, uint64_t key);
+void verified_map_clear(struct verified_map *map);
+
 struct body_cache {
 	char *dir;		/* owned */
 	char *account;		/* owned */
@@ -63,16 +89,7 @@ struct body_cache {
 	GMutex lock;		/* protects total, pending, verified */
 	uint64_t total;		/* bytes of files under bodies */
 	uint64_t pending;	/* bytes announced by writers in DIR/tmp */
-	GHashTable *verified;	/* of struct verified_file, by dev and
-				 * inode: bodies known good */
-};
-
-/* A body file this process wrote or checked against its checksum. */
-struct verified_file {
-	dev_t dev;
-	ino_t ino;
-	uint64_t size;
-	uint64_t sum;
+	struct verified_map verified;	/* bodies known good */
 };
 
 struct body_cache_writer {

@@ -39,10 +39,8 @@ void cache_pending_sub(struct body_cache *cache, uint64_t n)
 
 void cache_forget_verified(struct body_cache *cache, dev_t dev, ino_t ino)
 {
-	struct verified_file key = { .dev = dev, .ino = ino };
-
 	g_mutex_lock(&cache->lock);
-	g_hash_table_remove(cache->verified, &key);
+	verified_map_remove(&cache->verified, verified_key(dev, ino));
 	g_mutex_unlock(&cache->lock);
 }
 

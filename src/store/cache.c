@@ -361,36 +361,16 @@ int cache_make_tmp_file(struct body_cache *cache, char **path_r,
 	return fd;
 }
 
-static guint verified_hash(gconstpointer p)
-{
-	const struct verified_file *v = p;
-	uint64_t x = (uint64_t)v->ino * UINT64_C(0x9E3779B97F4A7C15) ^
-		(uint64_t)v->dev;
-
-	return (guint)(x ^ x >> 32);
-}
-
-static gboolean verified_equal(gconstpointer a, gconstpointer b)
-{
-	const struct verified_file *va = a, *vb = b;
-
-	return va->dev == vb->dev && va->ino == vb->ino;
-}
-
 /* The file st, holding a body with checksum sum, is known to be good.
  * Called with cache->lock held. */
 void cache_remember_verified_locked(struct body_cache *cache,
 		const struct stat *st, uint64_t sum)
 {
-	struct verified_file *v = g_new(struct verified_file, 1);
-
-	if (g_hash_table_size(cache->verified) >= VERIFIED_MAX)
-		g_hash_table_remove_all(cache->verified);
-	v->dev = st->st_dev;
-	v->ino = st->st_ino;
-	v->size = (uint64_t)st->st_size;
-	v->sum = sum;
-	g_hash_table_add(cache->verified, v);
+	if (cache->verified.count >= VERIFIED_MAX)
+		verified_map_clear(&cache->verified);
+	verified_map_put(&cache->verified, verified_key(st->st_dev,
+				st->st_ino),
+			verified_check((uint64_t)st->st_size, sum));
 }
 
 /*
@@ -402,17 +382,16 @@ static bool body_intact(struct body_cache *cache, int fd,
 		const struct stat *st, uint64_t length, uint64_t sum)
 {
 	enum { CHUNK = 256 * 1024 };
-	struct verified_file key = { .dev = st->st_dev, .ino = st->st_ino };
-	const struct verified_file *known;
+	uint64_t known;
 	struct cache_sum running;
 	uint64_t done = 0;
 	unsigned char *buf;
 	bool ok;
 
 	g_mutex_lock(&cache->lock);
-	known = g_hash_table_lookup(cache->verified, &key);
-	ok = known && known->size == (uint64_t)st->st_size &&
-		known->sum == sum;
+	ok = verified_map_get(&cache->verified, verified_key(st->st_dev,
+				st->st_ino), &known) &&
+		known == verified_check((uint64_t)st->st_size, sum);
 	g_mutex_unlock(&cache->lock);
 	if (ok)
 		return true;
@@ -573,8 +552,7 @@ struct body_cache *body_cache_open(const char *dir, const char *account,
 	cache->max_bytes = max_bytes;
 	g_mutex_init(&cache->evict_lock);
 	g_mutex_init(&cache->lock);
-	cache->verified = g_hash_table_new_full(verified_hash, verified_equal,
-			g_free, NULL);
+	/* cache->verified starts empty (g_new0). */
 
 	if (!claim_account(cache, error) ||
 			!cache_make_dir(cache->tmp, error) ||
@@ -600,7 +578,7 @@ void body_cache_close(struct body_cache **cachep)
 		return;
 	cache = *cachep;
 	*cachep = NULL;
-	g_hash_table_destroy(cache->verified);
+	verified_map_clear(&cache->verified);
 	g_mutex_clear(&cache->lock);
 	g_mutex_clear(&cache->evict_lock);
 	g_free(cache->tmp);

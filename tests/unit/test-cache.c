@@ -11,6 +11,7 @@
 #endif
 
 #include "store/cache.h"
+#include "store/cache-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1519,6 +1520,60 @@ static void test_threads_evicting(void)
 	run_threads(60000);
 }
 
+/* The map of verified files against a GHashTable doing the same, through
+ * enough puts and removals to grow it and to shift runs back: keys are
+ * drawn from a small range so that runs collide. */
+static void test_verified_map(void)
+{
+	struct verified_map map = { 0 };
+	GHashTable *ref = g_hash_table_new_full(g_int64_hash, g_int64_equal,
+			g_free, g_free);
+	GRand *rand = g_rand_new_with_seed(7);
+
+	for (int step = 0; step < 200000; step++) {
+		uint64_t key = verified_key(1, g_rand_int_range(rand, 0, 5000));
+		uint64_t check = g_rand_int(rand), got;
+		gint64 *k = g_new(gint64, 1);
+
+		*k = (gint64)key;
+		if (g_rand_int_range(rand, 0, 3) == 0) {
+			verified_map_remove(&map, key);
+			g_hash_table_remove(ref, k);
+			g_free(k);
+		} else {
+			gint64 *v = g_new(gint64, 1);
+
+			*v = (gint64)check;
+			verified_map_put(&map, key, check);
+			g_hash_table_replace(ref, k, v);
+		}
+		if (step % 1000 == 0) {
+			GHashTableIter it;
+			gpointer rk, rv;
+
+			g_assert_cmpuint(map.count, ==, g_hash_table_size(ref));
+			g_hash_table_iter_init(&it, ref);
+			while (g_hash_table_iter_next(&it, &rk, &rv)) {
+				g_assert_true(verified_map_get(&map,
+						(uint64_t)*(gint64 *)rk, &got));
+				g_assert_cmpuint(got, ==,
+						(uint64_t)*(gint64 *)rv);
+			}
+		}
+	}
+	for (uint64_t ino = 0; ino < 5000; ino++) {
+		uint64_t got;
+		gint64 k = (gint64)verified_key(1, (ino_t)ino);
+
+		g_assert_cmpint(verified_map_get(&map, (uint64_t)k, &got), ==,
+				g_hash_table_contains(ref, &k));
+	}
+	verified_map_clear(&map);
+	g_assert_false(verified_map_get(&map, 1, &(uint64_t){ 0 }));
+	g_rand_free(rand);
+	g_hash_table_unref(ref);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -1539,5 +1594,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/cache/pending-counted", test_pending_counted);
 	g_test_add_func("/cache/threads", test_threads);
 	g_test_add_func("/cache/threads-evicting", test_threads_evicting);
+	g_test_add_func("/cache/verified-map", test_verified_map);
 	return g_test_run();
 }
