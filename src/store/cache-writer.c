@@ -169,9 +169,11 @@ static void writer_free(struct body_cache_writer *writer)
 }
 
 /*
- * Move the temp file to path, creating its directory.  A concurrent
- * body_cache_drop_stale() may remove the directory between the mkdir and
- * the rename, so that is tried again a few times.
+ * Move the temp file to path, creating its directory when the rename says
+ * it is missing: it almost never is, and asking first cost a stat and a
+ * mkdir for every body.  A concurrent body_cache_drop_stale() may remove
+ * the directory between the mkdir and the rename, so that is tried again
+ * a few times.
  */
 static bool move_into_place(const char *tmp_path, const char *dir,
 		const char *path, GError **error)
@@ -179,12 +181,12 @@ static bool move_into_place(const char *tmp_path, const char *dir,
 	int attempt;
 
 	for (attempt = 0; ; attempt++) {
-		if (!cache_make_dir(dir, error))
-			return false;
 		if (rename(tmp_path, path) == 0)
 			return true;
-		if (errno != ENOENT || attempt == 2)
+		if (errno != ENOENT || attempt == 3)
 			break;
+		if (!cache_make_dir(dir, error))
+			return false;
 	}
 	g_set_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_IO,
 			"cannot rename %s to %s: %s", tmp_path, path,
