@@ -2,6 +2,7 @@
 #ifndef IMAPFS_STORE_MAILBOX_PRIVATE_H
 #define IMAPFS_STORE_MAILBOX_PRIVATE_H
 
+#include "imap/fetchops.h"
 #include "store/mailbox.h"
 #include "store/readahead.h"
 
@@ -110,5 +111,43 @@ void store_mailbox_load_locked(struct store_mailbox *mb);
 /* Write the index to disk: the UIDs in changed (consumed), or all of it
  * (NULL), with what was measured since.  No lock held. */
 void store_mailbox_save(struct store_mailbox *mb, GArray *changed);
+
+/*
+ * A listing starts from the index the mailbox had (listed before, or kept
+ * on disk), and when the server still has the same mailbox under the name
+ * (UIDVALIDITY and MAILBOXID) it only catches up with what changed
+ * (docs/DESIGN.md, "Listings on disk"); otherwise it lists every message.
+ */
+struct listing_base {
+	struct msg_index *index;	/* a copy, or NULL */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	char *identity;
+};
+
+struct listing {
+	struct msg_index *index;
+	bool malformed;
+	struct store_mailbox *mb;
+	/* Catching up: summaries update index, and changed collects the
+	 * UIDs updated, added or removed (to write to disk). */
+	bool updating;
+	GArray *changed;
+	GArray *seen;			/* UIDs a flags pass named */
+	GArray *vanished;		/* struct imap_uid_range */
+};
+
+/* VANISHED (EARLIER) ranges for listing (a struct listing *), applied once
+ * the command ends (mailbox-catchup.c). */
+void listing_vanished(void *ctx, const struct imap_uid_range *ranges,
+		size_t count);
+
+/* Bring base's index, copied into listing->index, up to date with the
+ * mailbox selected on session (mailbox-catchup.c).  No lock held. */
+bool listing_catch_up(struct listing *listing, struct imap_session *session,
+		const struct listing_base *base,
+		const struct imap_summary_handlers *handlers,
+		struct imap_result *result);
 
 #endif
