@@ -258,7 +258,7 @@ int main(int argc, char *argv[])
 	if (!fopts.foreground)
 		log_use_syslog();
 	fs->notifier = fs_notifier_start(se);
-	fs->pusher = fs_pusher_start(se, fs->inodes);
+	fs->pusher = fs_pusher_start(se, fs->inodes, fs->without_open);
 
 	rc = run_loop(se, &fopts, max_threads_chosen, cfg.connections) ?
 		1 : 0;

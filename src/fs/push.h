@@ -13,6 +13,7 @@
 #define IMAPFS_FS_PUSH_H
 
 #include <fuse_lowlevel.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fs/inode.h"
@@ -20,8 +21,11 @@
 
 struct fs_pusher;
 
+/* helper: hand half of the pages over from a second thread.  That pays
+ * when nothing else keeps the daemon busy (-o ro: no OPEN per file), and
+ * costs a writable mount's OPENs more than it saves. */
 struct fs_pusher *fs_pusher_start(struct fuse_session *session,
-		struct fs_inodes *inodes);
+		struct fs_inodes *inodes, bool helper);
 /* Drops what is queued, waits for the thread. */
 void fs_pusher_stop(struct fs_pusher **pusher);
 
