@@ -99,16 +99,26 @@ static bool uid_set_valid(const char *uid_set)
 		strlen(uid_set);
 }
 
+/* Runs command (consumed), its FETCH responses read as summaries. */
+static bool run_summaries(struct imap_session *session,
+		struct imap_command *command, bool flags_only,
+		const struct imap_summary_handlers *handlers,
+		struct imap_result *result)
+{
+	struct summaries s = { handlers, flags_only };
+	struct imap_command_handlers h = {
+		.untagged = summary_untagged,
+		.ctx = &s,
+	};
+
+	return imap_session_run(session, command, &h, result);
+}
+
 bool imap_fetch_summaries_since(struct imap_session *session,
 		const char *uid_set, bool modseq, uint64_t changed_since,
 		const struct imap_summary_handlers *handlers,
 		struct imap_result *result)
 {
-	struct summaries s = { handlers, false };
-	struct imap_command_handlers h = {
-		.untagged = summary_untagged,
-		.ctx = &s,
-	};
 	char since[48] = "";
 
 	g_return_val_if_fail(uid_set_valid(uid_set), false);
@@ -116,11 +126,11 @@ bool imap_fetch_summaries_since(struct imap_session *session,
 	if (changed_since)
 		g_snprintf(since, sizeof(since), " (CHANGEDSINCE %"
 				G_GUINT64_FORMAT ")", changed_since);
-	return imap_session_run(session, imap_command_new(
+	return run_summaries(session, imap_command_new(
 				"UID FETCH %s (UID FLAGS RFC822.SIZE "
 				"INTERNALDATE%s)%s", uid_set,
 				modseq || changed_since ? " MODSEQ" : "",
-				since), &h, result);
+				since), false, handlers, result);
 }
 
 bool imap_fetch_summaries_vanished(struct imap_session *session,
@@ -128,38 +138,26 @@ bool imap_fetch_summaries_vanished(struct imap_session *session,
 		const struct imap_summary_handlers *handlers,
 		struct imap_result *result)
 {
-	struct summaries s = { handlers, false };
-	struct imap_command_handlers h = {
-		.untagged = summary_untagged,
-		.ctx = &s,
-	};
-
 	g_return_val_if_fail(changed_since > 0 &&
 			(imap_session_enabled(session) & IMAP_ENABLED_QRESYNC),
 			false);
 	/* "*" is the largest UID in use, which a mailbox emptied since
 	 * has none of: the UIDs that vanished would fall outside it. */
-	return imap_session_run(session, imap_command_new(
+	return run_summaries(session, imap_command_new(
 				"UID FETCH 1:4294967295 (UID FLAGS RFC822.SIZE "
 				"INTERNALDATE MODSEQ) (CHANGEDSINCE %"
 				G_GUINT64_FORMAT " VANISHED)", changed_since),
-			&h, result);
+			false, handlers, result);
 }
 
 bool imap_fetch_flags(struct imap_session *session, const char *uid_set,
 		bool modseq, const struct imap_summary_handlers *handlers,
 		struct imap_result *result)
 {
-	struct summaries s = { handlers, true };
-	struct imap_command_handlers h = {
-		.untagged = summary_untagged,
-		.ctx = &s,
-	};
-
 	g_return_val_if_fail(uid_set_valid(uid_set), false);
-	return imap_session_run(session, imap_command_new(
+	return run_summaries(session, imap_command_new(
 				"UID FETCH %s (UID FLAGS%s)", uid_set,
-				modseq ? " MODSEQ" : ""), &h, result);
+				modseq ? " MODSEQ" : ""), true, handlers, result);
 }
 
 /* --- bodies --------------------------------------------------------------- */

@@ -487,29 +487,41 @@ void store_body_wait_init(struct store_body_wait *wait,
 	wait->state = BODY_WAIT_NEW;
 }
 
-int store_mailbox_body_start(struct store_body_wait *wait,
-		uint32_t uidvalidity, uint32_t uid,
-		struct body_cache_entry *entry)
+bool store_mailbox_cached_body(struct store_mailbox *mb, uint32_t uidvalidity,
+		uint32_t uid, struct body_cache_entry *entry)
 {
-	struct store_mailbox *mb = wait->mailbox;
-	struct body_cache *cache = store_account_cache(mb->account);
 	struct body_cache_key key = {
 		.mailbox = store_mailbox_cache_id(mb),
 		.uidvalidity = uidvalidity,
 		.uid = uid,
 	};
+
+	struct fetch_batch *ahead;
+
+	if (!body_cache_lookup(store_account_cache(mb->account), &key, entry))
+		return false;
+	/* A read, or a body handed to a reader before it asks: reading
+	 * ahead goes on from here either way, or it would start afresh
+	 * behind. */
+	g_mutex_lock(&mb->lock);
+	mailbox_learn_size_locked(mb, uidvalidity, uid, entry->length);
+	ahead = plan_locked(mb, uidvalidity, uid);
+	g_mutex_unlock(&mb->lock);
+	if (ahead)
+		store_account_submit(mb->account, &ahead->job);
+	return true;
+}
+
+int store_mailbox_body_start(struct store_body_wait *wait,
+		uint32_t uidvalidity, uint32_t uid,
+		struct body_cache_entry *entry)
+{
+	struct store_mailbox *mb = wait->mailbox;
 	struct fetch_batch *ahead, *own = NULL;
 	struct fetch_slot *slot;
 
-	if (body_cache_lookup(cache, &key, entry)) {
-		g_mutex_lock(&mb->lock);
-		mailbox_learn_size_locked(mb, uidvalidity, uid, entry->length);
-		ahead = plan_locked(mb, uidvalidity, uid);
-		g_mutex_unlock(&mb->lock);
-		if (ahead)
-			store_account_submit(mb->account, &ahead->job);
+	if (store_mailbox_cached_body(mb, uidvalidity, uid, entry))
 		return 0;
-	}
 	g_mutex_lock(&mb->lock);
 	if (wait->state == BODY_WAIT_CANCELLED) {
 		g_mutex_unlock(&mb->lock);
@@ -581,30 +593,6 @@ bool store_body_wait_cancel(struct store_body_wait *wait)
 	}
 	g_mutex_unlock(&mb->lock);
 	return detached;
-}
-
-bool store_mailbox_cached_body(struct store_mailbox *mb, uint32_t uidvalidity,
-		uint32_t uid, struct body_cache_entry *entry)
-{
-	struct body_cache_key key = {
-		.mailbox = store_mailbox_cache_id(mb),
-		.uidvalidity = uidvalidity,
-		.uid = uid,
-	};
-
-	struct fetch_batch *ahead;
-
-	if (!body_cache_lookup(store_account_cache(mb->account), &key, entry))
-		return false;
-	/* Handed to a reader before it asks: reading ahead goes on from
-	 * here, as from a read, or it would start afresh behind. */
-	g_mutex_lock(&mb->lock);
-	mailbox_learn_size_locked(mb, uidvalidity, uid, entry->length);
-	ahead = plan_locked(mb, uidvalidity, uid);
-	g_mutex_unlock(&mb->lock);
-	if (ahead)
-		store_account_submit(mb->account, &ahead->job);
-	return true;
 }
 
 bool store_mailbox_cached_size(struct store_mailbox *mb, uint32_t uidvalidity,
