@@ -114,6 +114,36 @@ struct imap_body_outcome {
 	bool sink_failed;	/* begin or end refused a body to keep */
 };
 
+/*
+ * The same, pipelined: a fetcher sends each batch added to it at once,
+ * whatever is still in flight on the session, and every body, whichever
+ * command carried it, goes to the one sink (whole bodies when max_len is
+ * 0, else max_len bytes from offset).  The session's reads
+ * (imap_session_read_one(), or any command run on it meanwhile) move the
+ * batches on; when the last answer of a batch has come, done is called
+ * with its wants' outcomes filled in (wants are the caller's, kept until
+ * then) and with wrong_uid and the first failure, if any, as
+ * imap_fetch_bodies() gives them.  add returns false when the batch could
+ * not be sent: done is then never called for it.
+ */
+struct imap_body_fetcher;
+
+typedef void imap_body_batch_done_fn(void *ctx, struct imap_body_want *wants,
+		size_t count, bool wrong_uid, const struct imap_result *result);
+
+struct imap_body_fetcher *imap_body_fetcher_new(struct imap_session *session,
+		uint64_t offset, uint32_t max_len,
+		const struct imap_body_sink *sink);
+bool imap_body_fetcher_add(struct imap_body_fetcher *fetcher,
+		struct imap_body_want *wants, size_t count,
+		imap_body_batch_done_fn *done, void *ctx,
+		struct imap_result *result);
+/* Batches added and not yet done. */
+unsigned imap_body_fetcher_in_flight(const struct imap_body_fetcher *fetcher);
+/* Only once every batch is done (or the session died, which answers
+ * them all). */
+void imap_body_fetcher_free(struct imap_body_fetcher **fetcher);
+
 /* The same for one UID. */
 bool imap_fetch_body(struct imap_session *session, uint32_t uid,
 		const struct imap_body_sink *sink,

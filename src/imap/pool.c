@@ -17,6 +17,7 @@ struct imap_pool {
 	GCond freed;
 	GPtrArray *idle;	/* struct imap_session *, owned */
 	unsigned total;		/* idle + in use + being opened */
+	gint waiting;		/* atomic: threads waiting for one */
 	unsigned next_id;
 	uint32_t capabilities;
 	uint32_t enabled;
@@ -150,7 +151,9 @@ struct imap_session *imap_pool_acquire(struct imap_pool *pool,
 			g_mutex_unlock(&pool->lock);
 			return pool_open(pool, error);
 		}
+		g_atomic_int_inc(&pool->waiting);
 		if (!g_cond_wait_until(&pool->freed, &pool->lock, deadline)) {
+			g_atomic_int_dec_and_test(&pool->waiting);
 			g_mutex_unlock(&pool->lock);
 			g_set_error(error, IMAP_TRANSPORT_ERROR,
 					IMAP_TRANSPORT_ERROR_TIMEOUT,
@@ -158,7 +161,13 @@ struct imap_session *imap_pool_acquire(struct imap_pool *pool,
 					pool->max_sessions);
 			return NULL;
 		}
+		g_atomic_int_dec_and_test(&pool->waiting);
 	}
+}
+
+bool imap_pool_contended(struct imap_pool *pool)
+{
+	return g_atomic_int_get(&pool->waiting) > 0;
 }
 
 void imap_pool_release(struct imap_pool *pool, struct imap_session *session)

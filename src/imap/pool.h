@@ -31,6 +31,9 @@ void imap_pool_free(struct imap_pool **pool);
 struct imap_session *imap_pool_acquire(struct imap_pool *pool,
 		const char *mailbox, GError **error);
 void imap_pool_release(struct imap_pool *pool, struct imap_session *session);
+/* Somebody waits for a session to come free: one held for long work (a
+ * walk's stream of bodies) should be given back soon. */
+bool imap_pool_contended(struct imap_pool *pool);
 
 /*
  * Log out and close every idle session now (for a tunnel, ending and

@@ -10,9 +10,89 @@
 
 struct session_pending {
 	char tag[16];
+	struct imap_command_handlers handlers;	/* all NULL: none */
 	imap_session_done_fn *done;
 	void *ctx;
 };
+
+static bool same_handlers(const struct imap_command_handlers *a,
+		const struct imap_command_handlers *b)
+{
+	return a->untagged == b->untagged && a->ctx == b->ctx;
+}
+
+/* Whether a command before l has the same handlers as l's. */
+static bool offered_before(struct imap_session *session, GList *l)
+{
+	const struct session_pending *p = l->data;
+
+	if (!p->handlers.untagged)
+		return false;
+	for (GList *k = session->pending.head; k != l; k = k->next)
+		if (same_handlers(&((struct session_pending *)
+						k->data)->handlers,
+					&p->handlers))
+			return true;
+	return false;
+}
+
+static bool handlers_offer_untagged(const struct imap_command_handlers *h,
+		const struct imap_response *r)
+{
+	return h && h->untagged && h->untagged(h->ctx, r);
+}
+
+enum imap_literal_action session_route_literal_begin(
+		struct imap_session *session,
+		const struct imap_literal_info *info)
+{
+	session->literal_owner = NULL;
+	session->literal_streaming = false;
+	/* The server answers pipelined commands in the order sent, so the
+	 * oldest command that wants such a literal is the one it is for;
+	 * the response's UID, checked when it is complete, has the last
+	 * word (imap/fetchops.c). */
+	for (GList *l = session->pending.head; l; l = l->next) {
+		struct session_pending *p = l->data;
+
+		if (p->handlers.literal_begin &&
+				p->handlers.literal_begin(p->handlers.ctx,
+					info) == IMAP_LITERAL_STREAM) {
+			session->literal_owner = &p->handlers;
+			break;
+		}
+	}
+	if (!session->literal_owner && session->handlers &&
+			session->handlers->literal_begin &&
+			session->handlers->literal_begin(session->handlers->ctx,
+				info) == IMAP_LITERAL_STREAM)
+		session->literal_owner = session->handlers;
+	session->literal_streaming = session->literal_owner != NULL;
+	return session->literal_streaming ? IMAP_LITERAL_STREAM :
+		IMAP_LITERAL_INLINE;
+}
+
+bool session_route_untagged(struct imap_session *session,
+		const struct imap_response *r)
+{
+	const struct imap_command_handlers *owner = session->literal_owner;
+
+	/* Its literal went to one command: so does the rest of it. */
+	session->literal_owner = NULL;
+	if (owner)
+		return handlers_offer_untagged(owner, r);
+	for (GList *l = session->pending.head; l; l = l->next) {
+		struct session_pending *p = l->data;
+
+		/* Several commands of one operation share their handlers:
+		 * each response is theirs to see once. */
+		if (offered_before(session, l))
+			continue;
+		if (handlers_offer_untagged(&p->handlers, r))
+			return true;
+	}
+	return handlers_offer_untagged(session->handlers, r);
+}
 
 /* Every command still waiting for its answer has lost it. */
 void session_fail_pending(struct imap_session *session)
@@ -41,6 +121,8 @@ bool session_complete_pending(struct imap_session *session,
 			continue;
 		g_queue_delete_link(&session->pending, l);
 		session_handle_code(session, r);
+		if (p->handlers.tagged)
+			p->handlers.tagged(p->handlers.ctx, r);
 		session_result_from_tagged(r, &result);
 		p->done(p->ctx, &result);
 		g_free(p);
@@ -49,36 +131,44 @@ bool session_complete_pending(struct imap_session *session,
 	return false;
 }
 
+/* Read one response and hand it to whom it belongs: false when the
+ * session died or said something that fits no command. */
+static bool session_read_one(struct imap_session *session,
+		struct imap_result *result)
+{
+	const struct imap_response *r = session_read_response(session, result);
+
+	if (!r)
+		return false;	/* session_kill() answered them */
+	if (r->kind == IMAP_RESPONSE_UNTAGGED) {
+		session_handle_untagged(session, r);
+		return true;
+	}
+	if (r->kind == IMAP_RESPONSE_TAGGED &&
+			session_complete_pending(session, r))
+		return true;
+	session_set_result(result, IMAP_RESULT_SESSION, NULL,
+			"unexpected response while waiting for %u answers",
+			g_queue_get_length(&session->pending));
+	session_kill(session);
+	return false;
+}
+
 /* Read until at most max sent commands wait for their answer. */
 static bool session_drain_to(struct imap_session *session, unsigned max,
 		struct imap_result *result)
 {
 	session_command_begin(session);
-	while (g_queue_get_length(&session->pending) > max) {
-		const struct imap_response *r =
-			session_read_response(session, result);
-
-		if (!r)
-			return false;	/* session_kill() answered them */
-		if (r->kind == IMAP_RESPONSE_UNTAGGED) {
-			session_handle_untagged(session, r);
-			continue;
-		}
-		if (r->kind == IMAP_RESPONSE_TAGGED &&
-				session_complete_pending(session, r))
-			continue;
-		session_set_result(result, IMAP_RESULT_SESSION, NULL,
-				"unexpected response while waiting for %u "
-				"answers", g_queue_get_length(
-					&session->pending));
-		session_kill(session);
-		return false;
-	}
+	while (g_queue_get_length(&session->pending) > max)
+		if (!session_read_one(session, result))
+			return false;
 	session_set_result(result, IMAP_RESULT_OK, NULL, "drained");
 	return true;
 }
 
-bool imap_session_send(struct imap_session *session, struct imap_command *cmd,
+bool imap_session_send_with(struct imap_session *session,
+		struct imap_command *cmd,
+		const struct imap_command_handlers *handlers,
 		imap_session_done_fn *done, void *ctx,
 		struct imap_result *result)
 {
@@ -105,10 +195,34 @@ bool imap_session_send(struct imap_session *session, struct imap_command *cmd,
 	imap_command_free(&cmd);
 	p = g_new0(struct session_pending, 1);
 	g_strlcpy(p->tag, tag, sizeof(p->tag));
+	if (handlers)
+		p->handlers = *handlers;
 	p->done = done;
 	p->ctx = ctx;
 	g_queue_push_tail(&session->pending, p);
 	session_set_result(result, IMAP_RESULT_OK, NULL, "sent");
+	return true;
+}
+
+bool imap_session_send(struct imap_session *session, struct imap_command *cmd,
+		imap_session_done_fn *done, void *ctx,
+		struct imap_result *result)
+{
+	return imap_session_send_with(session, cmd, NULL, done, ctx, result);
+}
+
+bool imap_session_read_one(struct imap_session *session,
+		struct imap_result *result)
+{
+	if (g_queue_get_length(&session->pending) == 0) {
+		session_set_result(result, IMAP_RESULT_OK, NULL,
+				"nothing in flight");
+		return true;
+	}
+	session_command_begin(session);
+	if (!session_read_one(session, result))
+		return false;
+	session_set_result(result, IMAP_RESULT_OK, NULL, "read");
 	return true;
 }
 
@@ -137,6 +251,13 @@ bool imap_session_settle(struct imap_session *session, int budget_ms)
 			break;
 	}
 	return g_queue_get_length(&session->pending) == 0;
+}
+
+bool imap_session_wait_input(struct imap_session *session, int ms)
+{
+	if (session->dead || session->input_start < session->input_end)
+		return true;
+	return imap_transport_wait_readable(session->transport, ms);
 }
 
 bool imap_session_drain(struct imap_session *session,

@@ -49,9 +49,12 @@ struct imap_session {
 	 * oldest first: struct session_pending *. */
 	GQueue pending;
 
-	/* The command in flight; NULL between commands. */
+	/* The command waited for (imap_session_run); NULL between them. */
 	const struct imap_command_handlers *handlers;
-	bool literal_streaming;	/* the current literal goes to handlers */
+	/* The command whose handlers took the literal being read, and so
+	 * the response it is in (session_route_*); NULL when none did. */
+	const struct imap_command_handlers *literal_owner;
+	bool literal_streaming;	/* the current literal goes to its owner */
 };
 
 struct imap_session *session_new(const struct imap_session_config *cfg,
@@ -106,6 +109,16 @@ void session_result_from_tagged(const struct imap_response *r,
 bool session_complete_pending(struct imap_session *session,
 		const struct imap_response *r);
 void session_fail_pending(struct imap_session *session);
+
+/* Data responses go to the command they belong to, among every command in
+ * flight (session-pipeline.c): a literal to the first, oldest first, that
+ * streams it; a response to the command that took its literal, else to
+ * each in turn until one claims it.  Returns whether one claimed it. */
+enum imap_literal_action session_route_literal_begin(
+		struct imap_session *session,
+		const struct imap_literal_info *info);
+bool session_route_untagged(struct imap_session *session,
+		const struct imap_response *r);
 
 /* The trace (session-trace.c): a response received, a line sent. */
 void session_trace_response(struct imap_session *session,

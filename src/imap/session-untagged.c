@@ -356,9 +356,8 @@ void session_handle_untagged(struct imap_session *session,
 		session_handle_code(session, r);
 		/* An untagged OK may carry the command's own result: MOVE
 		 * sends COPYUID so (RFC 6851 §4.3). */
-		if (r->code && session->handlers &&
-				session->handlers->untagged)
-			session->handlers->untagged(session->handlers->ctx, r);
+		if (r->code)
+			session_route_untagged(session, r);
 		if (r->status == IMAP_STATUS_BYE) {
 			session->bye = true;
 			g_strlcpy(session->bye_text, r->text,
@@ -401,9 +400,7 @@ void session_handle_untagged(struct imap_session *session,
 	}
 
 	/* VANISHED (EARLIER) answers the command that asked for it. */
-	if (session->handlers && session->handlers->untagged)
-		claimed = session->handlers->untagged(session->handlers->ctx,
-				r);
+	claimed = session_route_untagged(session, r);
 
 	if (r->has_number && strcmp(r->name, "FETCH") == 0) {
 		const struct imap_arg *items;

@@ -21,33 +21,25 @@ G_DEFINE_QUARK(imap-session-error-quark, imap_session_error)
 static enum imap_literal_action session_literal_begin(void *ctx,
 		const struct imap_literal_info *info)
 {
-	struct imap_session *session = ctx;
-	enum imap_literal_action action = IMAP_LITERAL_INLINE;
-
-	session->literal_streaming = false;
-	if (session->handlers && session->handlers->literal_begin)
-		action = session->handlers->literal_begin(
-				session->handlers->ctx, info);
-	if (action == IMAP_LITERAL_STREAM)
-		session->literal_streaming = true;
-	return action;
+	return session_route_literal_begin(ctx, info);
 }
 
 static void session_literal_data(void *ctx, const void *data, size_t len)
 {
 	struct imap_session *session = ctx;
+	const struct imap_command_handlers *owner = session->literal_owner;
 
-	if (session->literal_streaming && session->handlers->literal_data)
-		session->handlers->literal_data(session->handlers->ctx, data,
-				len);
+	if (session->literal_streaming && owner->literal_data)
+		owner->literal_data(owner->ctx, data, len);
 }
 
 static void session_literal_end(void *ctx)
 {
 	struct imap_session *session = ctx;
+	const struct imap_command_handlers *owner = session->literal_owner;
 
-	if (session->literal_streaming && session->handlers->literal_end)
-		session->handlers->literal_end(session->handlers->ctx);
+	if (session->literal_streaming && owner->literal_end)
+		owner->literal_end(owner->ctx);
 	session->literal_streaming = false;
 }
 
@@ -185,6 +177,9 @@ const struct imap_response *session_read_response(
 {
 	GError *error = NULL;
 
+	/* A new response: nobody has taken a literal of it yet. */
+	session->literal_owner = NULL;
+	session->literal_streaming = false;
 	if (session->dead) {
 		session_set_result(result, IMAP_RESULT_SESSION, NULL,
 				"connection is closed");

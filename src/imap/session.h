@@ -255,6 +255,28 @@ typedef void imap_session_done_fn(void *ctx, const struct imap_result *result);
 bool imap_session_send(struct imap_session *session, struct imap_command *cmd,
 		imap_session_done_fn *done, void *ctx,
 		struct imap_result *result);
+/* The same for a command with data of its own: its handlers (copied; the
+ * ctx they point to must outlive the answer) see the data responses that
+ * belong to it, among all the commands in flight.  A literal goes to the
+ * oldest command whose literal_begin streams it, and the rest of its
+ * response to the same command; any other data response is offered to
+ * each command, oldest first and the one waited for last, until an
+ * untagged handler claims it.  tagged is called before done. */
+bool imap_session_send_with(struct imap_session *session,
+		struct imap_command *cmd,
+		const struct imap_command_handlers *handlers,
+		imap_session_done_fn *done, void *ctx,
+		struct imap_result *result);
+/* Read one response, waiting for it (bounded by the timeout), and hand it
+ * to the command it belongs to; true at once when nothing is in flight.
+ * False when the session died: every command in flight has then been
+ * told. */
+bool imap_session_read_one(struct imap_session *session,
+		struct imap_result *result);
+/* True when a response has begun to come (or the session is dead, which
+ * a read reports), waiting at most ms for it: a caller that may have more
+ * to send need not block in imap_session_read_one() meanwhile. */
+bool imap_session_wait_input(struct imap_session *session, int ms);
 /* How many sent commands still wait for their answer. */
 unsigned imap_session_pending(const struct imap_session *session);
 /* Read answers that come within budget_ms, until none is outstanding:

@@ -7,7 +7,7 @@
  * a UID asked for; anything else is thrown away.  Each body is handed to
  * whoever waits for it as soon as its own response is complete.
  */
-#include "store/mailbox-private.h"
+#include "store/fetch-private.h"
 
 #include <errno.h>
 #include <string.h>
@@ -22,33 +22,6 @@
 #define READAHEAD_MAX 512
 #define READAHEAD_BYTES (16u << 20)
 #define READAHEAD_MESSAGE_MAX (4u << 20)
-
-/*
- * One fetch in flight per UID; everyone who asks for the body meanwhile
- * takes its outcome, so that a failure costs every reader one timeout,
- * not one each, and a body too big for the cache is fetched once for all
- * of them.  A batch of them runs as one job on the account's threads, for
- * as long as it takes (every wait in it is bounded), whether or not
- * anybody still waits.
- */
-struct fetch_batch;
-
-struct fetch_slot {
-	struct fetch_batch *batch;
-	uint32_t uid;
-	GPtrArray *waiters;	/* struct store_body_wait *; mailbox lock;
-				 * NULL once answered */
-	int errnum;		/* the job's: why it has no body */
-};
-
-struct fetch_batch {
-	struct store_job job;
-	struct store_mailbox *mb;
-	uint32_t uidvalidity;
-	bool readahead;		/* counted in mb->readahead.in_flight */
-	size_t count;
-	struct fetch_slot *slots;	/* ascending UIDs */
-};
 
 enum {
 	BODY_WAIT_NEW,
@@ -115,7 +88,7 @@ static void fetch_deliver(GPtrArray *waiters, int errnum,
 
 /* The outcome of one UID: to everyone waiting for it, and it is no
  * longer in flight.  entry's fd is given away. */
-static void slot_answer(struct fetch_slot *slot, int errnum,
+static void fetch_slot_answer(struct fetch_slot *slot, int errnum,
 		struct body_cache_entry *entry)
 {
 	struct fetch_batch *batch = slot->batch;
@@ -145,7 +118,7 @@ static void slot_answer(struct fetch_slot *slot, int errnum,
 	g_ptr_array_unref(waiters);
 }
 
-static struct fetch_slot *batch_slot(struct fetch_batch *batch, uint32_t uid)
+struct fetch_slot *fetch_batch_slot(struct fetch_batch *batch, uint32_t uid)
 {
 	size_t lo = 0, hi = batch->count;
 
@@ -162,22 +135,14 @@ static struct fetch_slot *batch_slot(struct fetch_batch *batch, uint32_t uid)
 	return NULL;
 }
 
-/* The cache file a body goes to as it arrives (imap_body_sink). */
-struct batch_sink {
-	struct fetch_batch *batch;
-	struct body_cache *cache;
-	const char *cache_id;
-	struct body_cache_writer *writer;	/* of the body begun last */
-};
-
-static bool sink_begin(void *ctx, uint64_t size)
+static bool fetch_sink_begin(void *ctx, uint64_t size)
 {
 	struct batch_sink *sink = ctx;
 	GError *error = NULL;
 
 	body_cache_writer_abort(&sink->writer);
 	sink->writer = body_cache_writer_new(sink->cache, sink->cache_id,
-			sink->batch->uidvalidity, size, &error);
+			sink->uidvalidity, size, &error);
 	if (!sink->writer) {
 		log_warning("cannot cache a body: %s", error->message);
 		g_error_free(error);
@@ -186,7 +151,7 @@ static bool sink_begin(void *ctx, uint64_t size)
 	return true;
 }
 
-static void sink_data(void *ctx, const void *data, size_t len)
+static void fetch_sink_data(void *ctx, const void *data, size_t len)
 {
 	struct batch_sink *sink = ctx;
 
@@ -194,14 +159,15 @@ static void sink_data(void *ctx, const void *data, size_t len)
 		body_cache_writer_write(sink->writer, data, len);
 }
 
-static bool sink_end(void *ctx, uint32_t uid, bool keep)
+static bool fetch_sink_end(void *ctx, uint32_t uid, bool keep)
 {
 	struct batch_sink *sink = ctx;
 	struct body_cache_entry entry = { .fd = -1 };
 	struct fetch_slot *slot;
 	GError *error = NULL;
 
-	slot = keep ? batch_slot(sink->batch, uid) : NULL;
+	slot = !keep ? NULL : sink->batch ? fetch_batch_slot(sink->batch, uid) :
+		fetch_stream_slot(sink->stream, uid);
 	if (!slot || !slot->waiters) {
 		body_cache_writer_abort(&sink->writer);
 		return false;
@@ -211,11 +177,21 @@ static bool sink_end(void *ctx, uint32_t uid, bool keep)
 		g_error_free(error);
 		return false;
 	}
-	slot_answer(slot, 0, &entry);
+	fetch_slot_answer(slot, 0, &entry);
 	return true;
 }
 
-static bool slot_waited_for(struct fetch_slot *slot)
+struct imap_body_sink fetch_body_sink(struct batch_sink *sink)
+{
+	return (struct imap_body_sink) {
+		.begin = fetch_sink_begin,
+		.data = fetch_sink_data,
+		.end = fetch_sink_end,
+		.ctx = sink,
+	};
+}
+
+bool fetch_slot_waited_for(struct fetch_slot *slot)
 {
 	struct store_mailbox *mb = slot->batch->mb;
 	bool waited;
@@ -283,14 +259,11 @@ static int batch_fetch(struct fetch_batch *batch, struct fetch_slot **slots,
 	struct imap_pool *pool = store_account_pool(mb->account);
 	struct batch_sink sink = {
 		.batch = batch,
+		.mb = mb,
+		.uidvalidity = batch->uidvalidity,
 		.cache = store_account_cache(mb->account),
 	};
-	const struct imap_body_sink body_sink = {
-		.begin = sink_begin,
-		.data = sink_data,
-		.end = sink_end,
-		.ctx = &sink,
-	};
+	const struct imap_body_sink body_sink = fetch_body_sink(&sink);
 	struct imap_body_want *wants = g_new0(struct imap_body_want, count);
 	struct imap_session *session;
 	struct imap_result result;
@@ -318,7 +291,7 @@ static int batch_fetch(struct fetch_batch *batch, struct fetch_slot **slots,
 			break;
 		}
 		for (size_t i = 0; i < n; i++) {
-			struct fetch_slot *slot = batch_slot(batch,
+			struct fetch_slot *slot = fetch_batch_slot(batch,
 					wants[i].uid);
 
 			if (wants[i].kept)
@@ -326,7 +299,7 @@ static int batch_fetch(struct fetch_batch *batch, struct fetch_slot **slots,
 			if (wants[i].sink_failed || wants[i].saw_uid ||
 					wrong_uid)
 				slot->errnum = EIO;
-			else if (attempt == 0 && slot_waited_for(slot))
+			else if (attempt == 0 && fetch_slot_waited_for(slot))
 				wants[again++].uid = wants[i].uid;
 			else
 				slot->errnum = ENOENT;
@@ -343,7 +316,46 @@ static int batch_fetch(struct fetch_batch *batch, struct fetch_slot **slots,
 	return errnum;
 }
 
-static void batch_job(struct store_job *job)
+void fetch_batch_end(struct fetch_batch *batch, int errnum)
+{
+	struct store_mailbox *mb = batch->mb;
+
+	if (errnum && errnum != ESTALE && batch->count > 1) {
+		/* One bad message (or a connection lost) must not fail
+		 * the reads of the others: those somebody waits for are
+		 * fetched again, each on its own. */
+		for (size_t i = 0; i < batch->count; i++) {
+			struct fetch_slot *slot = &batch->slots[i];
+			int one;
+
+			if (!slot->waiters || !fetch_slot_waited_for(slot))
+				continue;
+			one = batch_fetch(batch, &slot, 1);
+			if (slot->waiters)
+				fetch_slot_answer(slot, one ? one : slot->errnum ?
+						slot->errnum : ENOENT, NULL);
+		}
+	}
+	for (size_t i = 0; i < batch->count; i++) {
+		struct fetch_slot *slot = &batch->slots[i];
+
+		/* Only this thread answers, so no lock is needed to see
+		 * whether it did. */
+		if (slot->waiters)
+			fetch_slot_answer(slot, errnum ? errnum :
+					slot->errnum ? slot->errnum : ENOENT,
+					NULL);
+	}
+	if (batch->readahead) {
+		g_mutex_lock(&mb->lock);
+		readahead_done(&mb->readahead);
+		g_mutex_unlock(&mb->lock);
+	}
+	g_free(batch->slots);
+	g_free(batch);
+}
+
+void fetch_batch_job(struct store_job *job)
 {
 	struct fetch_batch *batch = (struct fetch_batch *)(void *)job;
 	struct store_mailbox *mb = batch->mb;
@@ -359,40 +371,8 @@ static void batch_job(struct store_job *job)
 	} else {
 		errnum = batch_fetch(batch, slots, batch->count);
 	}
-	if (errnum && errnum != ESTALE && batch->count > 1) {
-		/* One bad message (or a connection lost) must not fail
-		 * the reads of the others: those somebody waits for are
-		 * fetched again, each on its own. */
-		for (size_t i = 0; i < batch->count; i++) {
-			struct fetch_slot *slot = &batch->slots[i];
-			int one;
-
-			if (!slot->waiters || !slot_waited_for(slot))
-				continue;
-			one = batch_fetch(batch, &slot, 1);
-			if (slot->waiters)
-				slot_answer(slot, one ? one : slot->errnum ?
-						slot->errnum : ENOENT, NULL);
-		}
-	}
-	for (size_t i = 0; i < batch->count; i++) {
-		struct fetch_slot *slot = &batch->slots[i];
-
-		/* Only this thread answers, so no lock is needed to see
-		 * whether it did. */
-		if (slot->waiters)
-			slot_answer(slot, errnum ? errnum :
-					slot->errnum ? slot->errnum : ENOENT,
-					NULL);
-	}
-	if (batch->readahead) {
-		g_mutex_lock(&mb->lock);
-		readahead_done(&mb->readahead);
-		g_mutex_unlock(&mb->lock);
-	}
 	g_free(slots);
-	g_free(batch->slots);
-	g_free(batch);
+	fetch_batch_end(batch, errnum);
 }
 
 /* Under the mailbox lock: a batch for uids, each now in flight. */
@@ -401,7 +381,8 @@ static struct fetch_batch *batch_new_locked(struct store_mailbox *mb,
 {
 	struct fetch_batch *batch = g_new0(struct fetch_batch, 1);
 
-	batch->job.run = batch_job;
+	batch->job.run = fetch_batch_job;
+	batch->link.data = batch;
 	batch->mb = mb;
 	batch->uidvalidity = uidvalidity;
 	batch->readahead = readahead;
@@ -449,7 +430,8 @@ static struct fetch_batch *plan_locked(struct store_mailbox *mb,
 		.max_window = READAHEAD_MAX,
 		.max_bytes = READAHEAD_BYTES,
 		.max_message = READAHEAD_MESSAGE_MAX,
-		.max_in_flight = MAX(cfg->connections, 1u),
+		.max_in_flight = MAX(cfg->connections, 1u) *
+			FETCH_PIPELINE_DEPTH,
 	};
 	struct plan_ctx p = {
 		.mb = mb,
@@ -467,7 +449,8 @@ static struct fetch_batch *plan_locked(struct store_mailbox *mb,
 	/* Fetched ahead, a batch must not push out of a small cache what
 	 * its reader has not read yet. */
 	if (cfg->cache_max)
-		limits.max_bytes = MIN(limits.max_bytes, cfg->cache_max / 4);
+		limits.max_bytes = MIN(limits.max_bytes, cfg->cache_max /
+				(4 * FETCH_PIPELINE_DEPTH));
 	uids = g_array_new(FALSE, FALSE, sizeof(uint32_t));
 	if (readahead_plan(&mb->readahead, mb->index, uidvalidity, uid,
 				&limits, fetching_or_cached, &p, uids))
@@ -508,7 +491,7 @@ bool store_mailbox_cached_body(struct store_mailbox *mb, uint32_t uidvalidity,
 	ahead = plan_locked(mb, uidvalidity, uid);
 	g_mutex_unlock(&mb->lock);
 	if (ahead)
-		store_account_submit(mb->account, &ahead->job);
+		fetch_stream_submit(mb, ahead);
 	return true;
 }
 
@@ -551,7 +534,7 @@ int store_mailbox_body_start(struct store_body_wait *wait,
 	if (own)
 		store_account_submit(mb->account, &own->job);
 	if (ahead)
-		store_account_submit(mb->account, &ahead->job);
+		fetch_stream_submit(mb, ahead);
 	return EINPROGRESS;
 }
 

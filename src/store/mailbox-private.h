@@ -50,6 +50,10 @@ struct store_mailbox {
 	uint32_t listing_exists_uidvalidity;	/* ... and UIDVALIDITY */
 	GHashTable *fetching;		/* UID -> struct fetch_slot */
 	struct readahead readahead;	/* how reads walk it (fetch.c) */
+	/* Batches read ahead waiting for a connection's stream to take
+	 * them, and the streams' jobs running or queued (fetch-stream.c). */
+	GQueue ahead_queue;		/* struct fetch_batch */
+	unsigned ahead_jobs;
 	/* UIDs whose fetch failed lately (a ring): not fetched ahead, so a
 	 * bad message fails its own reads, never a batch of good ones. */
 	uint32_t fetch_failed[32];

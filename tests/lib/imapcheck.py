@@ -85,6 +85,30 @@ def dovecot(**kw):
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def dovecot_with_mailbox(name, messages, **kw):
+    """dovecot(), with a mailbox `name` holding `messages` (bytes each),
+    appended in order: UIDs 1, 2, ..."""
+    import corpus
+    for d in dovecot(**kw):
+        with d.imap() as c:
+            corpus.create(c, name)
+            for message in messages:
+                corpus.append_raw(c, name, message)
+        yield d
+
+
+def mailbox_bodies(server, name, count):
+    """{uid: bytes} of every message in mailbox `name`, read with
+    imaplib, which must find `count` of them."""
+    c = ImapCheck(server)
+    try:
+        found = c.bodies(name)
+    finally:
+        c.close()
+    assert len(found) == count, f"{len(found)} messages, not {count}"
+    return found
+
+
 @contextlib.contextmanager
 def fake_mount(srv, workdir, options=()):
     """Mount the fake server srv (tests/fake/fakeimap.py, user alice,

@@ -13,9 +13,7 @@ import os
 
 import pytest
 
-import corpus
 import imapcheck
-from imapcheck import ImapCheck
 
 pytestmark = pytest.mark.fuse
 
@@ -36,23 +34,13 @@ def _message(i):
 
 @pytest.fixture(scope="module")
 def server():
-    for d in imapcheck.dovecot():
-        with d.imap() as c:
-            corpus.create(c, BOX)
-            for i in range(1, COUNT + 1):
-                corpus.append_raw(c, BOX, _message(i))
-        yield d
+    yield from imapcheck.dovecot_with_mailbox(
+        BOX, (_message(i) for i in range(1, COUNT + 1)))
 
 
 @pytest.fixture(scope="module")
 def bodies(server):
-    c = ImapCheck(server)
-    try:
-        got = c.bodies(BOX)
-    finally:
-        c.close()
-    assert len(got) == COUNT
-    return got
+    return imapcheck.mailbox_bodies(server, BOX, COUNT)
 
 
 def _walk(m, bodies, reverse=False):

@@ -12,7 +12,6 @@ and no body twice.
 import collections
 import os
 import re
-import socket
 import threading
 import time
 
@@ -20,6 +19,7 @@ import pytest
 
 import corpus
 import imapcheck
+from relay import Relay
 from imapcheck import ImapCheck
 
 pytestmark = pytest.mark.fuse
@@ -155,7 +155,7 @@ def _assert_no_body_twice(log):
 HOLD_MAX = 10.0
 
 
-class HoldProxy:
+class HoldProxy(Relay):
     """Forwards plaintext IMAP between imapfs and Dovecot.  A connection
     whose client sends a command that matches pattern gets no more bytes
     from the server until release() (or HOLD_MAX seconds, after which
@@ -163,54 +163,19 @@ class HoldProxy:
     is everything after it on that connection."""
 
     def __init__(self, host, port, pattern):
-        self.upstream = (host, port)
         self.pattern = re.compile(pattern)
         self.held = threading.Event()       # a matching command was sent
         self.released = threading.Event()
         self.timed_out = False
-        self._lock = threading.Lock()
-        self._socks = []
-        self._threads = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._spawn(self._accept)
+        super().__init__(host, port)
 
-    def _spawn(self, fn, *args):
-        t = threading.Thread(target=fn, args=args, daemon=True)
-        self._threads.append(t)
-        t.start()
+    def new_state(self):
+        return {"hold": False}
 
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.upstream)
-            with self._lock:
-                self._socks += [client, server]
-            state = {"hold": False}
-            self._spawn(self._client_to_server, client, server, state)
-            self._spawn(self._server_to_client, server, client, state)
-
-    @staticmethod
-    def _recv(sock):
-        try:
-            return sock.recv(65536)
-        except OSError:
-            return b""
-
-    @staticmethod
-    def _end(dst):
-        try:
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def _client_to_server(self, src, dst, state):
+    def pump_c2s(self, src, dst, state):
         tail = b""
         while True:
-            data = self._recv(src)
+            data = self.recv(src)
             if not data:
                 break
             tail = (tail + data)[-4096:]
@@ -218,48 +183,29 @@ class HoldProxy:
             if not state["hold"] and self.pattern.search(tail):
                 state["hold"] = True
                 self.held.set()
-            try:
-                dst.sendall(data)
-            except OSError:
+            if not self.send(dst, data):
                 break
-        self._end(dst)
+        self.end(dst)
 
-    def _server_to_client(self, src, dst, state):
+    def pump_s2c(self, src, dst, state):
         while True:
-            data = self._recv(src)
+            data = self.recv(src)
             if not data:
                 break
             if state["hold"] and not self.released.is_set():
                 if not self.released.wait(HOLD_MAX):
                     self.timed_out = True
                     self.released.set()
-            try:
-                dst.sendall(data)
-            except OSError:
+            if not self.send(dst, data):
                 break
-        self._end(dst)
+        self.end(dst)
 
     def release(self):
         self.released.set()
 
     def stop(self):
         self.released.set()
-        try:    # wakes the accept() under way, which close() does not
-            self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._listener.close()
-        with self._lock:
-            socks = list(self._socks)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t in self._threads:
-            t.join(10)
-        for s in socks:
-            s.close()
+        super().stop()
 
 
 @pytest.fixture

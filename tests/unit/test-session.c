@@ -1,12 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/*
- * What a session learns about the selected mailbox, against a scripted
- * server: a tunnel command that prints the whole conversation at once
- * (PREAUTH, so that no command comes before ours) and then reads until
- * the session hangs up.  Commands are tagged a1, a2, ... in order, so the
- * script needs to read nothing; the session takes each answer from what
- * is buffered when it gets there.
- */
+/* What a session learns about the selected mailbox, and how it answers
+ * pipelined commands, against a scripted server (scripted.h). */
 #include <stdio.h>
 #include <string.h>
 
@@ -18,12 +12,11 @@
 
 #include "imap/mailops.h"
 #include "imap/session.h"
+#include "scripted.h"
 #include "testutil.h"
 
 #define CAPS_OBJECTID "IMAP4rev1 OBJECTID"
 #define ID_EXAMPLE "F2212ea87-6097-4256-9d51-71338625"
-
-static char *tmpdir;
 
 /* One step of a conversation: a command (EXAMINE when `examine` names a
  * mailbox, else `command`), what the server answers before the tagged
@@ -39,59 +32,10 @@ struct step {
 	const char *want;	/* expected selected.mailboxid */
 };
 
-/* A session whose server prints script and then reads what we send
- * into the file "sent" of tmpdir. */
-static struct imap_session *open_raw_events(const char *script,
-		int timeout_ms, struct imap_session_config *cfg,
-		const struct imap_session_events *events)
-{
-	char *path = g_build_filename(tmpdir, "script", NULL);
-	char *sent = g_build_filename(tmpdir, "sent", NULL);
-	char *quoted = g_shell_quote(path), *quoted_sent = g_shell_quote(sent);
-	GError *error = NULL;
-	struct imap_session *session;
-
-	g_assert_true(g_file_set_contents(path, script, -1, NULL));
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->security = IMAP_SECURITY_NONE;
-	cfg->tunnel = g_strdup_printf("cat %s && exec cat >%s", quoted,
-			quoted_sent);
-	cfg->timeout_ms = timeout_ms;
-	session = imap_session_open(cfg, 1, events, &error);
-	g_assert_no_error(error);
-	g_assert_nonnull(session);
-	g_free(quoted);
-	g_free(quoted_sent);
-	g_free(path);
-	g_free(sent);
-	return session;
-}
-
 static struct imap_session *open_raw(const char *script, int timeout_ms,
 		struct imap_session_config *cfg)
 {
-	return open_raw_events(script, timeout_ms, cfg, NULL);
-}
-
-/* What the session sent, once the server has copied up to `until` (the
- * copy runs beside us: wait for it, up to 5 s). */
-static char *sent_text(const char *until)
-{
-	char *path = g_build_filename(tmpdir, "sent", NULL);
-	gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
-	char *text = NULL;
-
-	for (;;) {
-		g_free(text);
-		text = NULL;
-		if (g_file_get_contents(path, &text, NULL, NULL) &&
-				strstr(text, until))
-			break;
-		g_assert_cmpint(g_get_monotonic_time(), <, end);
-		g_usleep(1000);
-	}
-	g_free(path);
-	return text;
+	return scripted_open(script, timeout_ms, cfg, NULL);
 }
 
 static struct imap_session *open_scripted(const char *caps,
@@ -263,7 +207,7 @@ static void test_pipelined(void)
 				NULL, &result));
 	g_assert_cmpuint(imap_session_pending(session), ==, 0);
 	g_assert_cmpstr(a.log->str, ==, "NO CANNOT,OK,");
-	sent = sent_text("a3 NOOP\r\n");
+	sent = scripted_sent("a3 NOOP\r\n");
 	g_assert_nonnull(strstr(sent, "a1 UID STORE 7 +FLAGS.SILENT (\\Seen)"
 				"\r\na2 UID STORE 8"));
 	g_free(sent);
@@ -330,7 +274,7 @@ static void test_append(void)
 	g_assert_false(imap_append(session, "INBOX", fd, NULL, &au, &result));
 	g_assert_cmpint(imap_result_errno(&result), ==, EINVAL);
 	close(fd);
-	sent = sent_text("a2 APPEND \"INBOX\" {25}\r\n");
+	sent = scripted_sent("a2 APPEND \"INBOX\" {25}\r\n");
 	g_assert_nonnull(strstr(sent, "a1 APPEND \"INBOX\" (\\Seen $Work) "
 				"{25}\r\nSubject: x\r\n\r\nbody\r\nend\r\n"
 				"\r\na2 APPEND"));
@@ -365,7 +309,7 @@ static void test_append_limit(void)
 	close(fd);
 	g_assert_true(imap_session_run(session, imap_command_new("NOOP"),
 				NULL, &result));
-	sent = sent_text("a1 NOOP\r\n");
+	sent = scripted_sent("a1 NOOP\r\n");
 	g_assert_null(strstr(sent, "APPEND"));
 	g_free(sent);
 	imap_session_close(&session);
@@ -404,7 +348,7 @@ static void test_move_copyuid(void)
 	g_assert_cmpuint(imap_copyuid_lookup(&cu, 10 + 2 * 299), ==, 1300);
 	g_assert_cmpuint(imap_copyuid_lookup(&cu, 11), ==, 0);
 	imap_copyuid_clear(&cu);
-	g_free(sent_text(" \"Archive\"\r\n"));
+	g_free(scripted_sent(" \"Archive\"\r\n"));
 	imap_session_close(&session);
 	g_array_unref(uids);
 	g_string_free(script, TRUE);
@@ -430,7 +374,7 @@ static void test_vanished(void)
 		.expunged = record_expunged,
 		.ctx = gone,
 	};
-	struct imap_session *session = open_raw_events(
+	struct imap_session *session = scripted_open(
 			"* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n"
 			"* 6 EXISTS\r\n" UV
 			"a1 OK [READ-ONLY] Examine completed\r\n"
@@ -466,8 +410,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	g_test_init(&argc, &argv, NULL);
-	tmpdir = g_dir_make_tmp("imapfs-test-session-XXXXXX", NULL);
-	g_assert_nonnull(tmpdir);
+	scripted_init("session");
 	g_test_add_func("/session/mailboxid", test_mailboxid);
 	g_test_add_func("/session/mailboxid-without-objectid",
 			test_mailboxid_without_objectid);
@@ -478,16 +421,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/session/move-copyuid", test_move_copyuid);
 	g_test_add_func("/session/vanished", test_vanished);
 	rc = g_test_run();
-	{
-		char *path = g_build_filename(tmpdir, "script", NULL);
-
-		g_unlink(path);
-		g_free(path);
-		path = g_build_filename(tmpdir, "sent", NULL);
-		g_unlink(path);
-		g_free(path);
-	}
-	g_rmdir(tmpdir);
-	g_free(tmpdir);
+	scripted_cleanup();
 	return rc;
 }
