@@ -90,6 +90,10 @@ struct body_cache {
 	uint64_t total;		/* bytes of files under bodies */
 	uint64_t pending;	/* bytes announced by writers in DIR/tmp */
 	struct verified_map verified;	/* bodies known good */
+	/* atomic: bodies are written unnamed in their own directory and
+	 * linked in (O_TMPFILE, /proc/self/fd); cleared when the file
+	 * system cannot */
+	gint link_unnamed;
 };
 
 struct body_cache_writer {
@@ -102,8 +106,11 @@ struct body_cache_writer {
 	struct cache_sum sum;		/* of the bytes written */
 	bool transient;			/* too large to keep: unnamed */
 	int fd;				/* owned: the temp file, read-write */
-	char *tmp_path;			/* owned; for a transient body only
+	char *tmp_path;			/* owned; for an unnamed file only
 					 * a name for messages */
+	char *dir;			/* owned: the body's directory, where
+					 * the unnamed file is linked in; NULL
+					 * for a named temp file */
 	GError *error;			/* owned: the first error, sticky */
 };
 

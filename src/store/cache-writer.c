@@ -56,13 +56,40 @@ static int make_unnamed_tmp_file(struct body_cache *cache, GError **error)
 	return fd;
 }
 
+/*
+ * A body's file, unnamed, in the directory it will be linked into at
+ * commit (O_TMPFILE): there is no name to create in DIR/tmp and rename
+ * across directories, which locks both and made the writers of parallel
+ * fetches wait for each other, and a crash leaves nothing behind.  -1
+ * when the file system cannot (the caller then names a temp file).
+ */
+static int make_unnamed_body_file(struct body_cache *cache, const char *dir)
+{
+	int fd = -1;
+
+	if (!g_atomic_int_get(&cache->link_unnamed))
+		return -1;
+	for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (fd < 0 && errno == ENOENT && attempt == 0 &&
+				!cache_make_dir(dir, NULL))
+			break;
+		if (fd < 0 && errno != ENOENT)
+			break;
+	}
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
+				errno == EINVAL))
+		g_atomic_int_set(&cache->link_unnamed, 0);
+	return fd;
+}
+
 struct body_cache_writer *body_cache_writer_new(struct body_cache *cache,
 		const char *mailbox, uint32_t uidvalidity, uint64_t length,
 		GError **error)
 {
 	static const char zeros[HEADER_SIZE];
 	struct body_cache_writer *writer;
-	char *tmp_path = NULL;
+	char *tmp_path = NULL, *dir = NULL;
 	bool transient;
 	int fd;
 
@@ -88,7 +115,15 @@ struct body_cache_writer *body_cache_writer_new(struct body_cache *cache,
 			tmp_path = g_strdup_printf("an unnamed file in %s",
 					cache->tmp);
 	} else {
-		fd = cache_make_tmp_file(cache, &tmp_path, error);
+		dir = cache_body_dir_path(cache, mailbox, uidvalidity);
+		fd = make_unnamed_body_file(cache, dir);
+		if (fd >= 0)
+			tmp_path = g_strdup_printf("an unnamed file in %s",
+					dir);
+		else
+			g_clear_pointer(&dir, g_free);
+		if (fd < 0)
+			fd = cache_make_tmp_file(cache, &tmp_path, error);
 	}
 	if (fd < 0)
 		return NULL;
@@ -98,9 +133,10 @@ struct body_cache_writer *body_cache_writer_new(struct body_cache *cache,
 	if (!cache_write_all(fd, zeros, sizeof(zeros))) {
 		cache_set_io_error(error, "cannot write", tmp_path, errno);
 		close(fd);
-		if (!transient)
+		if (!transient && !dir)
 			(void)unlink(tmp_path);
 		g_free(tmp_path);
+		g_free(dir);
 		return NULL;
 	}
 
@@ -112,6 +148,7 @@ struct body_cache_writer *body_cache_writer_new(struct body_cache *cache,
 	writer->transient = transient;
 	writer->fd = fd;
 	writer->tmp_path = tmp_path;
+	writer->dir = dir;
 	cache_sum_init(&writer->sum);
 
 	if (!transient) {
@@ -160,10 +197,11 @@ static void writer_free(struct body_cache_writer *writer)
 		cache_pending_sub(writer->cache, writer->reserved);
 	if (writer->fd >= 0)
 		close(writer->fd);
-	if (writer->tmp_path && !writer->transient)
+	if (writer->tmp_path && !writer->transient && !writer->dir)
 		(void)unlink(writer->tmp_path);
 	g_clear_error(&writer->error);
 	g_free(writer->tmp_path);
+	g_free(writer->dir);
 	g_free(writer->mailbox);
 	g_free(writer);
 }
@@ -191,6 +229,45 @@ static bool move_into_place(const char *tmp_path, const char *dir,
 	g_set_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_IO,
 			"cannot rename %s to %s: %s", tmp_path, path,
 			g_strerror(errno));
+	return false;
+}
+
+/*
+ * Give the unnamed file fd its name path, in dir.  A file already there
+ * has the same key, so the same bytes: it is unlinked (and uncounted)
+ * first, as often as other writers of the key put theirs back meanwhile.
+ * As with move_into_place(), a directory removed meanwhile is made anew.
+ */
+static bool link_into_place(struct body_cache *cache, int fd, const char *dir,
+		const char *path, GError **error)
+{
+	char source[32];
+	struct stat old;
+
+	g_snprintf(source, sizeof(source), "/proc/self/fd/%d", fd);
+	for (int attempt = 0; attempt < 8; attempt++) {
+		if (linkat(AT_FDCWD, source, AT_FDCWD, path,
+					AT_SYMLINK_FOLLOW) == 0)
+			return true;
+		if (errno == EEXIST) {
+			if (lstat(path, &old) == 0 && S_ISREG(old.st_mode) &&
+					unlink(path) == 0) {
+				cache_forget_verified(cache, old.st_dev,
+						old.st_ino);
+				g_mutex_lock(&cache->lock);
+				cache->total = cache_sub_sat(cache->total,
+						(uint64_t)old.st_size);
+				g_mutex_unlock(&cache->lock);
+			}
+			continue;	/* or another writer's went already */
+		}
+		if (errno != ENOENT || !cache_make_dir(dir, error))
+			break;
+	}
+	if (error && !*error)
+		g_set_error(error, BODY_CACHE_ERROR, BODY_CACHE_ERROR_IO,
+				"cannot link %s to %s: %s", source, path,
+				g_strerror(errno));
 	return false;
 }
 
@@ -257,6 +334,22 @@ bool body_cache_writer_commit(struct body_cache_writer **writerp,
 	 * size or checksum check of body_cache_lookup() in the next mount,
 	 * and the body is fetched again.
 	 */
+	if (writer->dir) {
+		/* Unnamed: its fd, already open, is the one served. */
+		if (fstat(writer->fd, &st) < 0) {
+			cache_set_io_error(error, "cannot write",
+					writer->tmp_path, errno);
+			goto fail;
+		}
+		path = cache_body_file_path(writer->dir, uid);
+		if (!link_into_place(cache, writer->fd, writer->dir, path,
+					error))
+			goto fail;
+		replaced = false;	/* counted out as it went */
+		fd = writer->fd;
+		writer->fd = -1;
+		goto placed;
+	}
 	if (close(writer->fd) < 0) {
 		writer->fd = -1;
 		cache_set_io_error(error, "cannot write", writer->tmp_path, errno);
@@ -279,6 +372,7 @@ bool body_cache_writer_commit(struct body_cache_writer **writerp,
 	if (!move_into_place(writer->tmp_path, dir, path, error))
 		goto fail;
 	g_clear_pointer(&writer->tmp_path, g_free);
+placed:
 
 	if (replaced)
 		cache_forget_verified(cache, old.st_dev, old.st_ino);

@@ -59,8 +59,9 @@
  * Locking: `lock` protects `total`, `pending` and `verified`; `evict_lock`
  * lets one thread evict at a time and is always taken before `lock`.
  * Everything else in the cache is fixed at open.  The file system does the
- * rest: a body appears at its path only by rename(), and an open fd keeps a
- * removed file readable.
+ * rest: a body appears at its path only whole, by linkat() of an unnamed
+ * file or rename() (cache-writer.c), and an open fd keeps a removed file
+ * readable.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* mkostemp(), O_TMPFILE */
@@ -549,6 +550,9 @@ struct body_cache *body_cache_open(const char *dir, const char *account,
 	cache->account = g_strdup(account);
 	cache->bodies = g_build_filename(dir, "bodies", NULL);
 	cache->tmp = g_build_filename(dir, "tmp", NULL);
+	/* linkat() of an unnamed file needs its /proc/self/fd link (or a
+	 * capability the daemon should not need). */
+	cache->link_unnamed = access("/proc/self/fd", X_OK) == 0;
 	cache->max_bytes = max_bytes;
 	g_mutex_init(&cache->evict_lock);
 	g_mutex_init(&cache->lock);
