@@ -41,6 +41,8 @@ static bool summary_untagged(void *ctx, const struct imap_response *r)
 	struct summaries *s = ctx;
 	const struct imap_arg *items;
 	struct imap_summary summary = { 0 };
+	const struct imap_arg *flags = NULL;
+	struct imap_flag_list list;
 	bool have_uid = false, have_size = false, have_flags = false;
 	size_t count;
 
@@ -69,7 +71,7 @@ static bool summary_untagged(void *ctx, const struct imap_response *r)
 		} else if (imap_arg_atom_equals(key, "FLAGS")) {
 			have_flags = true;
 			if (value->type == IMAP_ARG_LIST)
-				summary.flags = value->u.list.items;
+				flags = value->u.list.items;
 		} else if (imap_arg_atom_equals(key, "MODSEQ") &&
 				imap_arg_get_list(value, &inner, &n) &&
 				n == 1) {
@@ -80,7 +82,13 @@ static bool summary_untagged(void *ctx, const struct imap_response *r)
 	 * of the listing; the session reports it as such. */
 	if (!have_uid || !(s->flags_only ? have_flags : have_size))
 		return false;
+	if (flags) {
+		imap_flag_list_init(&list, flags);
+		summary.flags = &list;
+	}
 	s->handlers->summary(s->handlers->ctx, &summary);
+	if (flags)
+		imap_flag_list_clear(&list);
 	return true;
 }
 

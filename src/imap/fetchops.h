@@ -20,8 +20,8 @@ struct imap_summary {
 	bool size_valid;
 	uint32_t size;			/* RFC822.SIZE */
 	const char *internaldate;	/* as sent, or NULL */
-	const struct imap_arg *flags;	/* the FLAGS list, or NULL when
-					 * absent or not a list */
+	const struct imap_flag_list *flags;	/* the FLAGS list, or NULL
+						 * when absent or not a list */
 	uint64_t modseq;		/* 0: none */
 };
 

@@ -170,3 +170,52 @@ bool imap_arg_atom_equals(const struct imap_arg *arg, const char *keyword)
 	return arg->type == IMAP_ARG_ATOM &&
 		g_ascii_strcasecmp(arg->u.str.data, keyword) == 0;
 }
+
+static void flag_list_alloc(struct imap_flag_list *list, size_t max)
+{
+	memset(list, 0, sizeof(*list));
+	list->names = max <= IMAP_FLAG_LIST_INLINE ? list->inline_names :
+		g_new(const char *, max + 1);
+}
+
+void imap_flag_list_init(struct imap_flag_list *list,
+		const struct imap_arg *items)
+{
+	size_t max = 0;
+
+	while (items[max].type != IMAP_ARG_EOL)
+		max++;
+	flag_list_alloc(list, max);
+	for (const struct imap_arg *a = items; a->type != IMAP_ARG_EOL; a++) {
+		const char *text;
+
+		/* Servers and other clients set keywords that are no RFC
+		 * 9051 atom (quoted, as literals, with brackets or control
+		 * bytes): only what no C string can hold is left out. */
+		if (imap_arg_get_astring(a, &text) && *text != '\0')
+			list->names[list->count++] = text;
+		else
+			list->skipped++;
+	}
+	list->names[list->count] = NULL;
+}
+
+void imap_flag_list_init_names(struct imap_flag_list *list,
+		const char *const *names, size_t count)
+{
+	flag_list_alloc(list, count);
+	for (size_t i = 0; i < count; i++)
+		if (names[i][0] != '\0')
+			list->names[list->count++] = names[i];
+		else
+			list->skipped++;
+	list->names[list->count] = NULL;
+}
+
+void imap_flag_list_clear(struct imap_flag_list *list)
+{
+	if (list->names != list->inline_names)
+		g_free(list->names);
+	list->names = NULL;
+	list->count = 0;
+}

@@ -168,6 +168,29 @@ const struct imap_response *imap_parser_response(
 /* A one-line description of the last error, for logs; never NULL. */
 const char *imap_parser_error(const struct imap_parser *parser);
 
+/*
+ * A FLAGS list (RFC 3501 §7.4.2) as C strings: every item that can name a
+ * flag, as the server wrote it (atom, NIL, quoted string or literal), in
+ * names[0..count), NULL after them; skipped counts the items no flag can
+ * be (lists, empty strings, literals holding NUL).  The names point into
+ * the response, which must outlive the list.
+ */
+#define IMAP_FLAG_LIST_INLINE 16
+struct imap_flag_list {
+	const char **names;
+	size_t count;
+	size_t skipped;
+	const char *inline_names[IMAP_FLAG_LIST_INLINE + 1];
+};
+
+/* From the items of a list argument; clear it after use. */
+void imap_flag_list_init(struct imap_flag_list *list,
+		const struct imap_arg *items);
+/* From names already C strings (NULL-terminated; none skipped). */
+void imap_flag_list_init_names(struct imap_flag_list *list,
+		const char *const *names, size_t count);
+void imap_flag_list_clear(struct imap_flag_list *list);
+
 /* Typed accessors.  Each returns false when the argument has another type
  * or does not fit; the result must be checked. */
 bool imap_arg_is_eol(const struct imap_arg *arg);

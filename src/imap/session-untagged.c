@@ -306,11 +306,16 @@ static void session_report_fetch(struct imap_session *session,
 	if (uid == 0)
 		uid = msgmap_uid(session->msgmap, r->number);
 	if (flags && uid != 0 && session->selected.name &&
-			session->events.flags)
+			session->events.flags) {
+		struct imap_flag_list list;
+
+		imap_flag_list_init(&list, flags->u.list.items);
 		session->events.flags(session->events.ctx,
 				session->selected.name,
-				session->selected.uidvalidity, uid,
-				flags->u.list.items, modseq);
+				session->selected.uidvalidity, uid, &list,
+				modseq);
+		imap_flag_list_clear(&list);
+	}
 }
 
 /*

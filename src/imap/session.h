@@ -181,7 +181,7 @@ unsigned imap_system_flag(const char *name);
 struct imap_session_events {
 	/* A message's flags as the server reports them now. */
 	void (*flags)(void *ctx, const char *mailbox, uint32_t uidvalidity,
-			uint32_t uid, const struct imap_arg *flags,
+			uint32_t uid, const struct imap_flag_list *flags,
 			uint64_t modseq);
 	/* A message left the mailbox (only when its UID is known). */
 	void (*expunged)(void *ctx, const char *mailbox, uint32_t uidvalidity,

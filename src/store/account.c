@@ -103,7 +103,7 @@ static struct store_mailbox *account_mailbox(struct store_account *account,
 }
 
 static void event_flags(void *ctx, const char *mailbox, uint32_t uidvalidity,
-		uint32_t uid, const struct imap_arg *flags, uint64_t modseq)
+		uint32_t uid, const struct imap_flag_list *flags, uint64_t modseq)
 {
 	struct store_mailbox *mb = account_mailbox(ctx, mailbox);
 

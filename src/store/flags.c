@@ -42,7 +42,7 @@ static void entry_apply(struct msg_index *index, struct msg_entry *entry,
 		enum imap_flags_change change, const char *const *flags)
 {
 	GPtrArray *names = g_ptr_array_new();
-	struct imap_arg *items;
+	struct imap_flag_list list;
 	uint8_t bits;
 	uint32_t keywords;
 
@@ -67,20 +67,13 @@ static void entry_apply(struct msg_index *index, struct msg_entry *entry,
 		for (size_t i = 0; flags && flags[i]; i++)
 			g_ptr_array_add(names, (char *)flags[i]);
 	}
-	items = g_new0(struct imap_arg, names->len + 1);
-	for (guint i = 0; i < names->len; i++) {
-		const char *name = g_ptr_array_index(names, i);
-
-		items[i].type = IMAP_ARG_ATOM;
-		items[i].u.str.data = name;
-		items[i].u.str.len = strlen(name);
-	}
-	items[names->len].type = IMAP_ARG_EOL;
-	if (msg_index_parse_flags(index, items, &bits, &keywords)) {
+	imap_flag_list_init_names(&list, (const char *const *)names->pdata,
+			names->len);
+	if (msg_index_parse_flags(index, &list, &bits, &keywords)) {
 		entry->flags = bits;
 		entry->keywords = keywords;
 	}
-	g_free(items);
+	imap_flag_list_clear(&list);
 	g_ptr_array_unref(names);
 }
 

@@ -104,7 +104,7 @@ out:
 /* --- news from the server ------------------------------------------------- */
 
 void store_mailbox_apply_flags(struct store_mailbox *mb, uint32_t uidvalidity,
-		uint32_t uid, const struct imap_arg *flags, uint64_t modseq)
+		uint32_t uid, const struct imap_flag_list *flags, uint64_t modseq)
 {
 	struct msg_entry *entry;
 

@@ -152,7 +152,7 @@ bool store_mailbox_cached_size(struct store_mailbox *mailbox,
 /* Unsolicited news from a session that has this mailbox selected. */
 void store_mailbox_apply_flags(struct store_mailbox *mailbox,
 		uint32_t uidvalidity, uint32_t uid,
-		const struct imap_arg *flags, uint64_t modseq);
+		const struct imap_flag_list *flags, uint64_t modseq);
 void store_mailbox_apply_expunge(struct store_mailbox *mailbox,
 		uint32_t uidvalidity, uint32_t uid);
 void store_mailbox_apply_exists(struct store_mailbox *mailbox,

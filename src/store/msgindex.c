@@ -227,27 +227,18 @@ static uint32_t intern_keywords(struct msg_index *index, GPtrArray *words)
 }
 
 bool msg_index_parse_flags(struct msg_index *index,
-		const struct imap_arg *items, uint8_t *flags_r,
+		const struct imap_flag_list *list, uint8_t *flags_r,
 		uint32_t *keywords_r)
 {
 	g_autoptr(GPtrArray) words = g_ptr_array_new();
 	g_autoptr(GHashTable) seen = NULL;
-	unsigned skipped = 0;
+	size_t skipped = list->skipped;
 	uint8_t flags = 0;
 
-	for (const struct imap_arg *a = items; a->type != IMAP_ARG_EOL; a++) {
-		const char *text;
+	for (size_t n = 0; n < list->count; n++) {
+		const char *text = list->names[n];
 		bool system = false;
 
-		/* Servers and other clients set keywords that are no RFC 9051
-		 * atom (quoted, as literals, with brackets or control bytes);
-		 * whatever one looks like, it must not cost the listing of
-		 * the whole mailbox.  Only what no C string can hold goes:
-		 * lists, empty strings and literals holding NUL. */
-		if (!imap_arg_get_astring(a, &text) || *text == '\0') {
-			skipped++;
-			continue;
-		}
 		if (g_ascii_strcasecmp(text, "\\Recent") == 0)
 			continue;
 		for (size_t i = 0; i < G_N_ELEMENTS(system_flags); i++) {
@@ -281,7 +272,7 @@ bool msg_index_parse_flags(struct msg_index *index,
 	if (skipped > 0 && !index->skip_logged) {
 		/* once per index, not once per message */
 		index->skip_logged = true;
-		log_warning("ignoring %u flag list item%s that cannot be a "
+		log_warning("ignoring %zu flag list item%s that cannot be a "
 				"flag (a list, an empty string or one "
 				"holding NUL)", skipped,
 				skipped > 1 ? "s" : "");

@@ -60,7 +60,7 @@ struct msg_entry *msg_index_find(struct msg_index *index, uint32_t uid);
 bool msg_index_remove(struct msg_index *index, uint32_t uid);
 
 /*
- * Flags from an IMAP flag list ("(\Seen $Forwarded)" items): system flags
+ * Flags from an IMAP flag list ("(\Seen $Forwarded)"): system flags
  * into *flags_r, the rest into an interned keyword set.  \Recent is
  * dropped (it is not a flag anyone can set).  A keyword is kept with the
  * bytes the server sent, be it an atom, NIL, a quoted string or a literal;
@@ -69,7 +69,7 @@ bool msg_index_remove(struct msg_index *index, uint32_t uid);
  * make a listing fail.
  */
 bool msg_index_parse_flags(struct msg_index *index,
-		const struct imap_arg *items, uint8_t *flags_r,
+		const struct imap_flag_list *list, uint8_t *flags_r,
 		uint32_t *keywords_r);
 
 /* The set id of these keywords (NULL-terminated, as kept), interned. */

@@ -334,14 +334,15 @@ static void test_unasked_uid(void)
 }
 
 static void record_flags(void *ctx, const char *mailbox, uint32_t uidvalidity,
-		uint32_t uid, const struct imap_arg *flags, uint64_t modseq)
+		uint32_t uid, const struct imap_flag_list *flags,
+		uint64_t modseq)
 {
 	GString *log = ctx;
 
 	g_string_append_printf(log, "%s/%u/%u:", mailbox, uidvalidity, uid);
-	for (const struct imap_arg *a = flags; a->type != IMAP_ARG_EOL; a++)
-		g_string_append_printf(log, "%s%s", a == flags ? "" : " ",
-				a->u.str.data);
+	for (size_t i = 0; i < flags->count; i++)
+		g_string_append_printf(log, "%s%s", i == 0 ? "" : " ",
+				flags->names[i]);
 	g_string_append_printf(log, "/%" G_GUINT64_FORMAT ";", modseq);
 }
 

@@ -54,9 +54,12 @@ static bool parse_list(struct msg_index *index, const char *list,
 		uint8_t *flags_r, uint32_t *keywords_r)
 {
 	struct imap_parser *p;
-	const struct imap_arg *items = flag_items(list, &p);
-	bool ok = msg_index_parse_flags(index, items, flags_r, keywords_r);
+	struct imap_flag_list flag_list;
+	bool ok;
 
+	imap_flag_list_init(&flag_list, flag_items(list, &p));
+	ok = msg_index_parse_flags(index, &flag_list, flags_r, keywords_r);
+	imap_flag_list_clear(&flag_list);
 	imap_parser_free(&p);
 	return ok;
 }
@@ -155,6 +158,11 @@ static const struct flags_case odd_cases[] = {
 	{ "(\\Seen ($Forwarded) ())", MSG_FLAG_SEEN, "" },
 	{ "((\\Seen) $a)", 0, "$a" },
 	{ "(\"\" $a {0}\r\n)", 0, "$a" },
+	/* More items than a list holds without the heap. */
+	{ "(\\Seen $k0 $k1 $k2 $k3 $k4 $k5 $k6 $k7 $k8 $k9 $k10 $k11 $k12 "
+	  "$k13 $k14 $k15 $k16 $k17 $k18 $k19)", MSG_FLAG_SEEN,
+	  "$k0|$k1|$k2|$k3|$k4|$k5|$k6|$k7|$k8|$k9|$k10|$k11|$k12|"
+	  "$k13|$k14|$k15|$k16|$k17|$k18|$k19" },
 	/* \Recent and system flags in odd case */
 	{ "(\\rEcEnT \\sEEN \"\\\\RECENT\")", MSG_FLAG_SEEN, "" },
 	/* duplicates, also past the point where they are hashed */
@@ -197,10 +205,15 @@ static void test_parse_flags_nul(void)
 		{ .type = IMAP_ARG_EOL },
 	};
 	struct msg_index *index = msg_index_new();
+	struct imap_flag_list list;
 	uint8_t flags = 0xff;
 	uint32_t id;
 
-	g_assert_true(msg_index_parse_flags(index, items, &flags, &id));
+	imap_flag_list_init(&list, items);
+	g_assert_cmpuint(list.count, ==, 1);
+	g_assert_cmpuint(list.skipped, ==, 1);
+	g_assert_true(msg_index_parse_flags(index, &list, &flags, &id));
+	imap_flag_list_clear(&list);
 	g_assert_cmpuint(flags, ==, 0);
 	g_assert_cmpstr(msg_index_keywords(index, id)[0], ==, "$a");
 	g_assert_null(msg_index_keywords(index, id)[1]);
