@@ -157,9 +157,17 @@ static void push_chunk(struct push_chunk *chunk)
 	chunk->helped = step == 1 || chunk->count < 2;
 	if (!chunk->helped)
 		g_thread_pool_push(chunk->pusher->helper, chunk, NULL);
-	for (size_t k = 0; k < chunk->count; k += step)
+	for (size_t k = 0; k < chunk->count; k += step) {
 		chunk->took[k] = push_one(chunk->pusher, chunk->job,
 				chunk->uids[k]);
+		/* Not cached yet: the walk stops here, and asking about the
+		 * ones after it (a stat each) would be wasted. */
+		if (chunk->took[k] < 0) {
+			for (k += step; k < chunk->count; k += step)
+				chunk->took[k] = -1;
+			break;
+		}
+	}
 	g_mutex_lock(&chunk->lock);
 	while (!chunk->helped)
 		g_cond_wait(&chunk->cond, &chunk->lock);

@@ -95,6 +95,22 @@ static void test_hash_pinned(void)
 			0x3d4c089129bc1b2bULL);
 	g_assert_cmphex(fs_inode_message_number(mb, 1234567, 4711), ==,
 			0x569d4ffa049e790aULL);
+	/* Hashed as printf writes the key, zero and the largest too. */
+	for (size_t i = 0; i < 3; i++) {
+		static const uint32_t values[][2] = {
+			{ 0, 0 }, { UINT32_MAX, UINT32_MAX }, { 10, 1000000 },
+		};
+		char *key = g_strdup_printf("m:%zu:%s:%u:%u",
+				strlen(store_mailbox_name(mb)),
+				store_mailbox_name(mb), values[i][0],
+				values[i][1]);
+		uint64_t want = key_hash(key);
+
+		g_assert_cmphex(fs_inode_message_number(mb, values[i][0],
+					values[i][1]), ==,
+				want <= FUSE_ROOT_ID ? want + 2 : want);
+		g_free(key);
+	}
 	g_assert_cmpuint(fs_inode_dir_number(root), ==, FUSE_ROOT_ID);
 
 	store_mailbox_free(&mb);
