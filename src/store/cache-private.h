@@ -78,6 +78,79 @@ void verified_map_put(struct verified_map *map, uint64_t key,
 void verified_map_remove(struct verified_map *map, uint64_t key);
 void verified_map_clear(struct verified_map *map);
 
+/*
+ * Small bodies are appended to pack files, one record (a header as above,
+ * then the body) after another: DIR/bodies/M/V/pack-* (cache-pack.c).
+ * Where each body of a directory is, is kept in memory: UID -> record.
+ */
+#define PACK_PREFIX "pack-"
+#define PACK_SIZE_MAX (UINT64_C(64) << 20)
+#define PACK_BODY_MAX (UINT64_C(64) << 10)
+#define RECORD_SINGLE 0xfffeu	/* a file of its own, DIR/.../V/UID */
+#define RECORD_NONE 0xffffu	/* not cached (any more) */
+
+struct pack_record {
+	uint32_t uid;		/* 0: empty slot */
+	uint32_t offset;	/* of the record's header in its pack */
+	uint32_t length;	/* of the body; for RECORD_SINGLE, UINT32_MAX
+				 * when not known without a stat */
+	uint16_t pack;		/* index in the directory's packs, or
+				 * RECORD_SINGLE or RECORD_NONE */
+	uint8_t verified;	/* its checksum was checked, or we wrote it */
+	uint8_t spare;
+};
+G_STATIC_ASSERT(sizeof(struct pack_record) == 16);
+
+struct record_map {
+	struct pack_record *slots;
+	size_t capacity;	/* a power of two, or 0 */
+	size_t count;
+};
+
+struct pack_record *record_map_find(const struct record_map *map,
+		uint32_t uid);
+/* The slot of uid, a new one (pack RECORD_NONE) if it had none. */
+struct pack_record *record_map_put(struct record_map *map, uint32_t uid);
+void record_map_clear(struct record_map *map);
+
+/* Pack files and the record maps (cache-pack.c). */
+struct pack_hit {
+	int fd;			/* for a packed record, when asked: a dup of
+				 * its pack's descriptor; else -1 */
+	uint64_t offset;	/* of the record's header */
+	uint64_t length;	/* of the body */
+	bool verified;
+	bool touch;		/* set the pack's mtime: it is in use */
+	char identity[IDENTITY_HEX + 1];	/* the header's */
+};
+
+void cache_packs_init(struct body_cache *cache);
+void cache_packs_free(struct body_cache *cache);
+/* Where uid's body is: the index of its pack (hit filled in), or
+ * RECORD_SINGLE (its own file; hit->length may be UINT32_MAX), or
+ * RECORD_NONE (not cached). */
+uint16_t cache_pack_find(struct body_cache *cache, const char *mailbox,
+		uint32_t uidvalidity, uint32_t uid, bool want_fd,
+		struct pack_hit *hit);
+/* The record found checked good (verified), or bad (a miss from now). */
+void cache_pack_mark(struct body_cache *cache, const char *mailbox,
+		uint32_t uidvalidity, uint32_t uid, uint16_t kind,
+		uint64_t offset, bool good);
+/* Append a whole record (header and body) for uid; *fd_r (a descriptor of
+ * the pack) and *offset_r say where it went. */
+bool cache_pack_append(struct body_cache *cache, const char *mailbox,
+		uint32_t uidvalidity, uint32_t uid, const void *record,
+		size_t size, int *fd_r, uint64_t *offset_r, GError **error);
+/* uid's body was put in a file of its own. */
+void cache_pack_note_single(struct body_cache *cache, const char *mailbox,
+		uint32_t uidvalidity, uint32_t uid, uint64_t length);
+/* The file at path (dev, ino) was removed. */
+void cache_pack_file_gone(struct body_cache *cache, const char *path,
+		dev_t dev, ino_t ino);
+/* Forget every directory of mailbox but keep_uidvalidity's. */
+void cache_pack_drop_stale(struct body_cache *cache, const char *mailbox,
+		uint32_t keep_uidvalidity);
+
 struct body_cache {
 	char *dir;		/* owned */
 	char *account;		/* owned */
@@ -94,6 +167,13 @@ struct body_cache {
 	 * linked in (O_TMPFILE, /proc/self/fd); cleared when the file
 	 * system cannot */
 	gint link_unnamed;
+	/* Under `lock`: the body directories this process has looked into,
+	 * by path (struct pack_dir, cache-pack.c), and those dropped while
+	 * a writer might still hold them. */
+	GHashTable *dirs;
+	GPtrArray *dropped_dirs;
+	uint64_t pack_limit;	/* bytes per pack file */
+	uint64_t pack_body_max;	/* longest body packed */
 };
 
 struct body_cache_writer {
@@ -105,7 +185,10 @@ struct body_cache_writer {
 	uint64_t reserved;		/* counted in cache->pending */
 	struct cache_sum sum;		/* of the bytes written */
 	bool transient;			/* too large to keep: unnamed */
-	int fd;				/* owned: the temp file, read-write */
+	int fd;				/* owned: the temp file, read-write;
+					 * -1 for a packed body */
+	unsigned char *record;		/* owned: a packed body's record,
+					 * header room first (cache-pack.c) */
 	char *tmp_path;			/* owned; for an unnamed file only
 					 * a name for messages */
 	char *dir;			/* owned: the body's directory, where
@@ -155,6 +238,11 @@ char *cache_body_dir_path(struct body_cache *cache, const char *mailbox,
 char *cache_body_file_path(const char *body_dir, uint32_t uid);
 void cache_identity_hex(const char *account, const char *mailbox,
 		char out[IDENTITY_HEX + 1]);
+bool cache_check_header(const char buf[HEADER_SIZE], const char *identity,
+		uint32_t uidvalidity, uint32_t uid, uint64_t *length_r,
+		uint64_t *sum_r);
+bool cache_sum_matches(int fd, uint64_t offset, uint64_t length,
+		uint64_t sum);
 size_t cache_format_header(char buf[HEADER_SIZE + 1], const char *identity,
 		uint32_t uidvalidity, uint32_t uid, uint64_t length,
 		uint64_t sum);

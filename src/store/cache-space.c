@@ -109,6 +109,7 @@ uint64_t cache_remove_tree(struct body_cache *cache, const char *path)
 		(void)rmdir(path);
 	} else if (unlink(path) == 0 && S_ISREG(st.st_mode)) {
 		cache_forget_verified(cache, st.st_dev, st.st_ino);
+		cache_pack_file_gone(cache, path, st.st_dev, st.st_ino);
 		removed = (uint64_t)st.st_size;
 	}
 	return removed;
@@ -205,6 +206,7 @@ void cache_evict(struct body_cache *cache, const struct stat *keep)
 			continue;
 		if (unlink(f->path) == 0 || errno == ENOENT) {
 			cache_forget_verified(cache, f->dev, f->ino);
+			cache_pack_file_gone(cache, f->path, f->dev, f->ino);
 			total = cache_sub_sat(total, f->size);
 		}
 	}
@@ -262,6 +264,7 @@ void body_cache_drop_stale(struct body_cache *cache, const char *mailbox,
 	g_return_if_fail(cache != NULL);
 	g_return_if_fail(mailbox != NULL);
 
+	cache_pack_drop_stale(cache, mailbox, keep_uidvalidity);
 	mdir_name = cache_mailbox_dir_name(mailbox);
 	mdir = g_build_filename(cache->bodies, mdir_name, NULL);
 	g_free(mdir_name);

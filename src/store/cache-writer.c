@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Writing bodies into the cache: a temp file filled as the bytes come,
- * checked against the length announced, synced, and renamed into place
- * (see cache.h and docs/DESIGN.md, "Cache").
+ * Writing bodies into the cache as the bytes come, checked against the
+ * length announced: a small body in memory, appended to a pack at commit
+ * (cache-pack.c); a larger one to an unnamed file linked into place, or a
+ * named temp file renamed (see cache.h and docs/DESIGN.md, "Cache").
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* O_TMPFILE */
@@ -109,6 +110,17 @@ struct body_cache_writer *body_cache_writer_new(struct body_cache *cache,
 	 * out much of the rest: it is served once from an unnamed file (see
 	 * the top of this file). */
 	transient = cache->max_bytes != 0 && length > cache->max_bytes / 2;
+	if (!transient && cache->pack_body_max &&
+			length <= cache->pack_body_max) {
+		/* Small: kept in memory and appended to a pack whole at
+		 * commit, so that no reader or later scan meets half a
+		 * record. */
+		writer = g_new0(struct body_cache_writer, 1);
+		writer->record = g_malloc(HEADER_SIZE + length);
+		writer->fd = -1;
+		writer->tmp_path = g_strdup("a pack record");
+		goto made;
+	}
 	if (transient) {
 		fd = make_unnamed_tmp_file(cache, error);
 		if (fd >= 0)
@@ -141,14 +153,15 @@ struct body_cache_writer *body_cache_writer_new(struct body_cache *cache,
 	}
 
 	writer = g_new0(struct body_cache_writer, 1);
+	writer->fd = fd;
+	writer->tmp_path = tmp_path;
+	writer->dir = dir;
+made:
 	writer->cache = cache;
 	writer->mailbox = g_strdup(mailbox);
 	writer->uidvalidity = uidvalidity;
 	writer->length = length;
 	writer->transient = transient;
-	writer->fd = fd;
-	writer->tmp_path = tmp_path;
-	writer->dir = dir;
 	cache_sum_init(&writer->sum);
 
 	if (!transient) {
@@ -181,7 +194,10 @@ void body_cache_writer_write(struct body_cache_writer *writer,
 				writer->tmp_path);
 		return;
 	}
-	if (!cache_write_all(writer->fd, data, len)) {
+	if (writer->record)
+		memcpy(writer->record + HEADER_SIZE + writer->written, data,
+				len);
+	else if (!cache_write_all(writer->fd, data, len)) {
 		cache_set_io_error(&writer->error, "cannot write",
 				writer->tmp_path, errno);
 		return;
@@ -200,6 +216,7 @@ static void writer_free(struct body_cache_writer *writer)
 	if (writer->tmp_path && !writer->transient && !writer->dir)
 		(void)unlink(writer->tmp_path);
 	g_clear_error(&writer->error);
+	g_free(writer->record);
 	g_free(writer->tmp_path);
 	g_free(writer->dir);
 	g_free(writer->mailbox);
@@ -271,6 +288,38 @@ static bool link_into_place(struct body_cache *cache, int fd, const char *dir,
 	return false;
 }
 
+/* A small body: its record appended to a pack (cache-pack.c). */
+static bool commit_packed(struct body_cache_writer *writer, uint32_t uid,
+		const char header[HEADER_SIZE], struct body_cache_entry *entry,
+		GError **error)
+{
+	struct body_cache *cache = writer->cache;
+	size_t size = HEADER_SIZE + (size_t)writer->length;
+	uint64_t offset;
+	int fd;
+
+	memcpy(writer->record, header, HEADER_SIZE);
+	if (!cache_pack_append(cache, writer->mailbox, writer->uidvalidity,
+				uid, writer->record, size, &fd, &offset,
+				error)) {
+		writer_free(writer);
+		return false;
+	}
+	g_mutex_lock(&cache->lock);
+	cache->total = cache_add_sat(cache->total, size);
+	cache->pending = cache_sub_sat(cache->pending, writer->reserved);
+	writer->reserved = 0;
+	g_mutex_unlock(&cache->lock);
+
+	entry->fd = fd;
+	entry->offset = offset + HEADER_SIZE;
+	entry->length = writer->length;
+	writer_free(writer);
+	if (cache_over_limit(cache))
+		cache_evict(cache, NULL);
+	return true;
+}
+
 bool body_cache_writer_commit(struct body_cache_writer **writerp,
 		uint32_t uid, struct body_cache_entry *entry, GError **error)
 {
@@ -323,6 +372,8 @@ bool body_cache_writer_commit(struct body_cache_writer **writerp,
 	sum = cache_sum_final(&writer->sum);
 	cache_format_header(header, identity, writer->uidvalidity, uid,
 			writer->length, sum);
+	if (writer->record)
+		return commit_packed(writer, uid, header, entry, error);
 	if (!cache_pwrite_all(writer->fd, header, HEADER_SIZE, 0)) {
 		cache_set_io_error(error, "cannot write", writer->tmp_path, errno);
 		goto fail;
@@ -373,7 +424,8 @@ bool body_cache_writer_commit(struct body_cache_writer **writerp,
 		goto fail;
 	g_clear_pointer(&writer->tmp_path, g_free);
 placed:
-
+	cache_pack_note_single(cache, writer->mailbox, writer->uidvalidity,
+			uid, writer->length);
 	if (replaced)
 		cache_forget_verified(cache, old.st_dev, old.st_ino);
 	g_mutex_lock(&cache->lock);

@@ -9,6 +9,8 @@
  *				while it is being created
  *   DIR/bodies/M/V/U		the body of UID U (decimal) under UIDVALIDITY V
  *				(decimal) in the mailbox whose identity M names
+ *   DIR/bodies/M/V/pack-*	small bodies of that mailbox, one record
+ *				after another (cache-pack.c)
  *
  * M is "n-" followed by the identity with every byte outside [A-Za-z0-9._-]
  * written as %XX (upper-case hex), which is reversible and so can never give
@@ -270,7 +272,7 @@ size_t cache_format_header(char buf[HEADER_SIZE + 1], const char *identity,
  * the one we would write, so leading zeros, other padding, upper-case hex
  * and the like are refused.
  */
-static bool check_header(const char buf[HEADER_SIZE], const char *identity,
+bool cache_check_header(const char buf[HEADER_SIZE], const char *identity,
 		uint32_t uidvalidity, uint32_t uid, uint64_t *length_r,
 		uint64_t *sum_r)
 {
@@ -336,6 +338,7 @@ static void remove_invalid(struct body_cache *cache, const char *path,
 		return;
 	if (unlink(path) == 0 && S_ISREG(st.st_mode)) {
 		cache_forget_verified(cache, st.st_dev, st.st_ino);
+		cache_pack_file_gone(cache, path, st.st_dev, st.st_ino);
 		cache_total_sub(cache, (uint64_t)st.st_size);
 	}
 }
@@ -374,6 +377,33 @@ void cache_remember_verified_locked(struct body_cache *cache,
 			verified_check((uint64_t)st->st_size, sum));
 }
 
+/* Whether the length bytes at offset in fd have the checksum sum. */
+bool cache_sum_matches(int fd, uint64_t offset, uint64_t length,
+		uint64_t sum)
+{
+	enum { CHUNK = 256 * 1024 };
+	struct cache_sum running;
+	uint64_t done = 0;
+	unsigned char *buf;
+
+	/* The bytes read now fill the page cache the reader is about to
+	 * read from, so this pass is mostly not an extra one. */
+	buf = g_malloc(MIN((uint64_t)CHUNK, MAX(length, 1)));
+	cache_sum_init(&running);
+	while (done < length) {
+		size_t want = (size_t)MIN((uint64_t)CHUNK, length - done);
+		ssize_t n = pread_all(fd, buf, want,
+				(off_t)(offset + done));
+
+		if (n != (ssize_t)want)
+			break;
+		cache_sum_update(&running, buf, want);
+		done += want;
+	}
+	g_free(buf);
+	return done == length && cache_sum_final(&running) == sum;
+}
+
 /*
  * Whether the body of the open file st (header already checked) really has
  * the checksum its header gives.  Only the first time in this process is
@@ -382,11 +412,7 @@ void cache_remember_verified_locked(struct body_cache *cache,
 static bool body_intact(struct body_cache *cache, int fd,
 		const struct stat *st, uint64_t length, uint64_t sum)
 {
-	enum { CHUNK = 256 * 1024 };
 	uint64_t known;
-	struct cache_sum running;
-	uint64_t done = 0;
-	unsigned char *buf;
 	bool ok;
 
 	g_mutex_lock(&cache->lock);
@@ -396,23 +422,7 @@ static bool body_intact(struct body_cache *cache, int fd,
 	g_mutex_unlock(&cache->lock);
 	if (ok)
 		return true;
-
-	/* The bytes read now fill the page cache the reader is about to
-	 * read from, so this pass is mostly not an extra one. */
-	buf = g_malloc(CHUNK);
-	cache_sum_init(&running);
-	while (done < length) {
-		size_t want = (size_t)MIN((uint64_t)CHUNK, length - done);
-		ssize_t n = pread_all(fd, buf, want,
-				(off_t)(HEADER_SIZE + done));
-
-		if (n != (ssize_t)want)
-			break;
-		cache_sum_update(&running, buf, want);
-		done += want;
-	}
-	g_free(buf);
-	if (done != length || cache_sum_final(&running) != sum)
+	if (!cache_sum_matches(fd, HEADER_SIZE, length, sum))
 		return false;
 
 	g_mutex_lock(&cache->lock);
@@ -557,6 +567,7 @@ struct body_cache *body_cache_open(const char *dir, const char *account,
 	g_mutex_init(&cache->evict_lock);
 	g_mutex_init(&cache->lock);
 	/* cache->verified starts empty (g_new0). */
+	cache_packs_init(cache);
 
 	if (!claim_account(cache, error) ||
 			!cache_make_dir(cache->tmp, error) ||
@@ -583,6 +594,7 @@ void body_cache_close(struct body_cache **cachep)
 	cache = *cachep;
 	*cachep = NULL;
 	verified_map_clear(&cache->verified);
+	cache_packs_free(cache);
 	g_mutex_clear(&cache->lock);
 	g_mutex_clear(&cache->evict_lock);
 	g_free(cache->tmp);
@@ -611,11 +623,54 @@ char *body_cache_path(struct body_cache *cache,
 	return path;
 }
 
+/*
+ * A record in a pack (cache-pack.c): its header is checked on every
+ * lookup, as a file's is, and its body against the checksum the first
+ * time in this process.
+ */
+static bool lookup_packed(struct body_cache *cache,
+		const struct body_cache_key *key, uint16_t kind,
+		struct pack_hit *hit, struct body_cache_entry *entry)
+{
+	struct timespec now[2] = {
+		{ .tv_nsec = UTIME_NOW },
+		{ .tv_nsec = UTIME_NOW },
+	};
+	char header[HEADER_SIZE];
+	uint64_t length, sum;
+	struct stat st;
+	bool ok;
+
+	ok = pread_all(hit->fd, header, HEADER_SIZE, (off_t)hit->offset) ==
+			HEADER_SIZE &&
+		cache_check_header(header, hit->identity, key->uidvalidity,
+				key->uid, &length, &sum) &&
+		length == hit->length &&
+		fstat(hit->fd, &st) == 0 &&
+		(uint64_t)st.st_size >= hit->offset + HEADER_SIZE + length &&
+		(hit->verified || cache_sum_matches(hit->fd,
+				hit->offset + HEADER_SIZE, length, sum));
+	if (!ok || !hit->verified)
+		cache_pack_mark(cache, key->mailbox, key->uidvalidity,
+				key->uid, kind, hit->offset, ok);
+	if (!ok) {
+		close(hit->fd);
+		return false;
+	}
+	if (hit->touch)
+		(void)futimens(hit->fd, now);
+	entry->fd = hit->fd;
+	entry->offset = hit->offset + HEADER_SIZE;
+	entry->length = length;
+	return true;
+}
+
 bool body_cache_lookup(struct body_cache *cache,
 		const struct body_cache_key *key,
 		struct body_cache_entry *entry)
 {
-	char identity[IDENTITY_HEX + 1];
+	struct pack_hit hit;
+	uint16_t kind;
 	char header[HEADER_SIZE];
 	struct timespec now[2] = {
 		{ .tv_nsec = UTIME_NOW },
@@ -639,6 +694,13 @@ bool body_cache_lookup(struct body_cache *cache,
 	if (key->account && strcmp(key->account, cache->account) != 0)
 		return false;
 
+	kind = cache_pack_find(cache, key->mailbox, key->uidvalidity,
+			key->uid, true, &hit);
+	if (kind == RECORD_NONE)
+		return false;
+	if (kind != RECORD_SINGLE)
+		return lookup_packed(cache, key, kind, &hit, entry);
+
 	path = body_cache_path(cache, key);
 	/* O_NONBLOCK: something that is not a regular file (a FIFO) must
 	 * not hang us; it is refused below. */
@@ -646,6 +708,9 @@ bool body_cache_lookup(struct body_cache *cache,
 	if (fd < 0) {
 		if (errno == ELOOP)
 			remove_invalid(cache, path, NULL);
+		else if (errno == ENOENT)
+			cache_pack_mark(cache, key->mailbox, key->uidvalidity,
+					key->uid, RECORD_SINGLE, 0, false);
 		g_free(path);
 		return false;
 	}
@@ -655,10 +720,10 @@ bool body_cache_lookup(struct body_cache *cache,
 		return false;
 	}
 
-	cache_identity_hex(cache->account, key->mailbox, identity);
 	if (!S_ISREG(st.st_mode) ||
 			pread_all(fd, header, HEADER_SIZE, 0) != HEADER_SIZE ||
-			!check_header(header, identity, key->uidvalidity,
+			!cache_check_header(header, hit.identity,
+				key->uidvalidity,
 				key->uid, &length, &sum) ||
 			(uint64_t)st.st_size != HEADER_SIZE + length ||
 			!body_intact(cache, fd, &st, length, sum)) {
@@ -687,12 +752,22 @@ bool body_cache_lookup(struct body_cache *cache,
 bool body_cache_peek_length(struct body_cache *cache,
 		const struct body_cache_key *key, uint64_t *length_r)
 {
+	struct pack_hit hit;
 	struct stat st;
+	uint16_t kind;
 	char *path;
 	bool ok;
 
 	if (key->account && strcmp(key->account, cache->account) != 0)
 		return false;
+	kind = cache_pack_find(cache, key->mailbox, key->uidvalidity,
+			key->uid, false, &hit);
+	if (kind == RECORD_NONE)
+		return false;
+	if (kind != RECORD_SINGLE) {
+		*length_r = hit.length;
+		return true;
+	}
 	path = body_cache_path(cache, key);
 	ok = lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 		(uint64_t)st.st_size >= HEADER_SIZE;

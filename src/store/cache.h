@@ -4,8 +4,9 @@
  * message's bytes exactly as the server sent them for BODY.PEEK[].
  *
  * A cache directory belongs to one account; the account name is recorded in
- * it, and opening it for another account fails.  Bodies live at
- *   DIR/bodies/<mailbox>/<uidvalidity>/<uid>
+ * it, and opening it for another account fails.  Bodies live under
+ *   DIR/bodies/<mailbox>/<uidvalidity>/
+ * as records in pack files if small (cache-pack.c), else in a file <uid>;
  * where <mailbox> is the mailbox identity (body_cache_identity(): its
  * MAILBOXID where the server has OBJECTID, else its raw server name) made
  * safe as one file name.
@@ -14,9 +15,9 @@
  * length and a checksum of the body; a file whose header does not match its
  * key, whose size is not header + length, or (checked once per file and
  * process) whose body does not match the checksum is never served (it is
- * removed and counts as a miss).  Bodies are written to DIR/tmp/ first and
- * renamed into place only when complete, so neither a crash nor a dropped
- * connection nor a power cut can get a wrong body served.
+ * removed and counts as a miss); so are records in packs.  A body becomes
+ * visible only when complete, so neither a crash nor a dropped connection
+ * nor a power cut can get a wrong body served.
  *
  * Thread-safe: any number of threads may look up, write and evict at once.
  */
@@ -74,8 +75,9 @@ struct body_cache *body_cache_open(const char *dir, const char *account,
 		uint64_t max_bytes, GError **error);
 void body_cache_close(struct body_cache **cache);
 
-/* Where the body for key lives (whether or not it is there); g_free it.
- * Different keys always give different paths. */
+/* Where the body for key lives when it has a file of its own (whether or
+ * not it is there; small bodies are packed); g_free it.  Different keys
+ * always give different paths. */
 char *body_cache_path(struct body_cache *cache,
 		const struct body_cache_key *key);
 

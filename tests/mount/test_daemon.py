@@ -18,6 +18,7 @@ import subprocess
 
 import pytest
 
+from cachedir import cached_bodies
 from mount import daemon_env, imapfs_binary, is_mounted, unmount, wait_for
 
 pytestmark = pytest.mark.fuse
@@ -161,11 +162,6 @@ def _read_inbox(d, oracle):
     return len(expected)
 
 
-def _cached_bodies(cache_dir):
-    return [p for p in glob.glob(os.path.join(cache_dir, "bodies", "**"),
-                                 recursive=True) if os.path.isfile(p)]
-
-
 def test_relative_paths_after_detaching(daemon, dovecot_factory, oracle_for):
     server = dovecot_factory(ssl=True)
     work = daemon.workdir
@@ -181,7 +177,7 @@ def test_relative_paths_after_detaching(daemon, dovecot_factory, oracle_for):
 
     n = _read_inbox(daemon, oracle_for(server))
     # The cache is where the user meant, not under /.
-    assert len(_cached_bodies(os.path.join(work, "cache"))) == n
+    assert len(cached_bodies(os.path.join(work, "cache"))) == n
     assert not os.path.exists("/cache")
 
 

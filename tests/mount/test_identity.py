@@ -23,6 +23,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "lib"))
 sys.path.insert(0, str(REPO / "tests" / "fake"))
 
+from cachedir import cached_uids  # noqa: E402
 from mount import Mount, wait_for  # noqa: E402
 from fakeimap import FakeImapServer, Mailbox, Message, make_body  # noqa: E402
 
@@ -151,8 +152,8 @@ def test_replaced_mailbox_is_not_served_old_bodies(fake, imapfs, cache_dir):
     m.stop()
     # Each kept under its mailbox's MAILBOXID, none under the name.
     for box in (old, new):
-        assert (id_dir(cache_dir, box.mailboxid) / str(UIDVALIDITY) /
-                "1").is_file()
+        assert cached_uids(id_dir(cache_dir, box.mailboxid) /
+                           str(UIDVALIDITY)) == {1}
     assert not (cache_dir / "bodies" / "n-A").exists()
 
 
@@ -175,8 +176,8 @@ def test_renamed_mailbox_keeps_its_cache(fake, imapfs, cache_dir):
     assert read(root / "B" / "1.eml") == BODY_X
     assert len(body_fetches(srv)) == 1, srv.commands
     m.stop()
-    assert (id_dir(cache_dir, old.mailboxid) / str(UIDVALIDITY) /
-            "1").is_file()
+    assert cached_uids(id_dir(cache_dir, old.mailboxid) /
+                       str(UIDVALIDITY)) == {1}
 
 
 @needs_fuse
@@ -209,7 +210,7 @@ def test_server_gaining_objectid(fake, imapfs, cache_dir):
     assert read(pathlib.Path(m.mountpoint) / "A" / "1.eml") == BODY_X
     m.stop()
     by_name = cache_dir / "bodies" / "n-A" / str(UIDVALIDITY)
-    assert (by_name / "1").is_file()
+    assert cached_uids(by_name) == {1}
 
     srv.objectid = True
     srv.clear_commands()
@@ -218,8 +219,8 @@ def test_server_gaining_objectid(fake, imapfs, cache_dir):
     assert len(body_fetches(srv)) == 1
     m.stop()
     assert not by_name.exists()
-    assert (id_dir(cache_dir, a.mailboxid) / str(UIDVALIDITY) /
-            "1").is_file()
+    assert cached_uids(id_dir(cache_dir, a.mailboxid) /
+                       str(UIDVALIDITY)) == {1}
 
 
 @needs_fuse
