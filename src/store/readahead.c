@@ -44,7 +44,7 @@ bool readahead_plan(struct readahead *ra, struct msg_index *index,
 	size_t count = msg_index_count(index);
 	size_t pos = msg_index_lower_bound(index, uid);
 	size_t taken = 0;
-	ptrdiff_t i, step, start, half;
+	ptrdiff_t i, step, start, trigger;
 	uint64_t bytes = 0;
 
 	if (pos >= count || msg_index_at(index, pos)->uid != uid)
@@ -96,14 +96,18 @@ bool readahead_plan(struct readahead *ra, struct msg_index *index,
 		taken++;
 		ra->frontier = e->uid;
 	}
-	/* The next batch is asked for when the reader is half way through
-	 * this one, so that it arrives before it is needed. */
-	half = start + step * (ptrdiff_t)(taken / 2);
-	if (half < 0)
-		half = 0;
-	if ((size_t)half >= count)
-		half = (ptrdiff_t)count - 1;
-	ra->trigger_uid = count ? msg_index_at(index, (size_t)half)->uid : 0;
+	/* The next batch is asked for as soon as the reader reaches this
+	 * one, so that a whole batch is always on its way ahead of it: a
+	 * reader that waits for its bodies (a cold grep -r, faster than the
+	 * download) would otherwise keep only one connection busy at a
+	 * time, and fetched them a sixth slower at 10,000 messages
+	 * (docs/DESIGN.md, "Reading ahead"). */
+	trigger = start;
+	if (trigger < 0)
+		trigger = 0;
+	if ((size_t)trigger >= count)
+		trigger = (ptrdiff_t)count - 1;
+	ra->trigger_uid = count ? msg_index_at(index, (size_t)trigger)->uid : 0;
 	ra->window = MIN(ra->window * 2, limits->max_window);
 	if (uids->len == 0)
 		return false;
