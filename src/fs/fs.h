@@ -32,6 +32,11 @@ struct imapfs_fs {
 	GThreadPool *interrupted;	/* owned: answers interrupted opens */
 	struct fs_aliases *aliases;	/* owned: names given (staged.h) */
 	struct fs_bodies *bodies;	/* owned: read without an open */
+	/* The file handles given out and not released yet (owned), freed
+	 * at the end: RELEASE is sent after close() returns, and an
+	 * unmount can drop one still queued. */
+	GMutex handles_lock;
+	GHashTable *handles;
 	/* -o ro: nothing new can be written, so no close() needs an
 	 * answer, and messages are read without OPEN, FLUSH or RELEASE
 	 * (docs/DESIGN.md, "Read-only mounts"). */
@@ -95,6 +100,8 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 struct file_handle {
 	struct body_cache_entry body;
 };
+
+void fs_handle_free(gpointer fh);
 
 void fs_fill_entry(struct imapfs_fs *fs, struct fs_inode *inode,
 		struct fuse_entry_param *e);

@@ -75,6 +75,9 @@ struct imapfs_fs *imapfs_fs_new(struct store_account *account,
 			FALSE, NULL);
 	fs->aliases = fs_aliases_new();
 	fs->bodies = fs_bodies_new(BODIES_KEPT);
+	g_mutex_init(&fs->handles_lock);
+	fs->handles = g_hash_table_new_full(NULL, NULL, fs_handle_free,
+			NULL);
 	store_account_set_observer(account, &observer);
 	return fs;
 }
@@ -103,6 +106,8 @@ void imapfs_fs_free(struct imapfs_fs **fs)
 	fs_inodes_free(&(*fs)->inodes);
 	fs_aliases_free(&(*fs)->aliases);
 	fs_bodies_free(&(*fs)->bodies);
+	g_hash_table_destroy((*fs)->handles);
+	g_mutex_clear(&(*fs)->handles_lock);
 	g_free(*fs);
 	*fs = NULL;
 }

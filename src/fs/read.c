@@ -127,11 +127,29 @@ static enum length_news learn_length(struct imapfs_fs *fs, fuse_ino_t ino,
 	return LENGTH_TOLD;
 }
 
+void fs_handle_free(gpointer p)
+{
+	struct file_handle *fh = p;
+
+	close(fh->body.fd);
+	g_free(fh);
+}
+
+static void handle_forget(struct imapfs_fs *fs, struct file_handle *fh)
+{
+	g_mutex_lock(&fs->handles_lock);
+	g_hash_table_remove(fs->handles, fh);
+	g_mutex_unlock(&fs->handles_lock);
+}
+
 static void reply_open(struct body_request *o, struct body_cache_entry *body)
 {
 	struct file_handle *fh = g_new0(struct file_handle, 1);
 
 	fh->body = *body;
+	g_mutex_lock(&o->fs->handles_lock);
+	g_hash_table_add(o->fs->handles, fh);
+	g_mutex_unlock(&o->fs->handles_lock);
 	o->fi.fh = (uint64_t)(uintptr_t)fh;
 	/* A size found wrong: this open bypasses the page cache, which may
 	 * hold pages cut at the old size. */
@@ -145,10 +163,8 @@ static void reply_open(struct body_request *o, struct body_cache_entry *body)
 	 * kernel need not ask, once per close of every message read.
 	 * RELEASE still comes, but close() does not wait for it. */
 	o->fi.noflush = 1;
-	if (fuse_reply_open(o->req, &o->fi) == -ENOENT) {
-		close(fh->body.fd);
-		g_free(fh);
-	}
+	if (fuse_reply_open(o->req, &o->fi) == -ENOENT)
+		handle_forget(o->fs, fh);
 }
 
 static void reply_read(struct body_request *r, struct fs_body *body,
@@ -418,7 +434,6 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 
 	(void)ino;
 	if (fh)
-		close(fh->body.fd);
-	g_free(fh);
+		handle_forget(fuse_req_userdata(req), fh);
 	fuse_reply_err(req, 0);
 }
