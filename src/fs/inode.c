@@ -34,10 +34,17 @@ uint64_t fs_inode_hash(const char *key, size_t len)
 
 /*
  * An object's number comes from the hash of a key that names it: "d:" and
- * the mailbox's server name for a directory, "m:LEN:NAME:UIDVALIDITY:UID"
- * for a message (the length makes it unambiguous whatever bytes the name
- * holds).  The key is hashed as it is written, never built: a message
- * looked up costs no string.
+ * the mailbox's server name for a directory; for a message, the high 32
+ * bits of the hash of "m:LEN:NAME:UIDVALIDITY" (the length makes it
+ * unambiguous whatever bytes the name holds) above its UID.  The key is
+ * hashed as it is written, never built: a message looked up costs no
+ * string.
+ *
+ * So the messages of one mailbox are numbered in UID order.  Tools that
+ * walk a large directory sort its entries by inode number (gnulib's fts,
+ * under grep -r, find, du and rm -r, does beyond 10,000 entries); with
+ * numbers that were whole hashes they walked a mailbox in random order,
+ * which no reading ahead can follow, and every body was fetched alone.
  */
 static uint64_t dir_hash(const char *raw_name)
 {
@@ -70,8 +77,7 @@ static uint64_t message_hash(struct store_mailbox *mailbox,
 	h = fnv_update(h, name, len);
 	h = fnv_update(h, ":", 1);
 	h = fnv_update_decimal(h, uidvalidity);
-	h = fnv_update(h, ":", 1);
-	return fnv_update_decimal(h, uid);
+	return (h & UINT64_C(0xffffffff00000000)) | uid;
 }
 
 /* 0 is "no inode" and 1 the root. */

@@ -77,6 +77,22 @@ def test_inodes_are_distinct(mounted):
     assert len(seen) >= 30
 
 
+def test_inodes_ascend_with_uids(mounted, oracle):
+    # Tools that walk a large directory in inode order (gnulib's fts, under
+    # grep -r and find) then read a mailbox in UID order, which reading
+    # ahead follows; the order readdir gives, and the d_ino it gives, agree.
+    for path in WITH_MAIL:
+        name = oracle.mailboxes()[path].name
+        uids = sorted(oracle.messages(name))
+        inos = [os.stat(_file(mounted, path, uid)).st_ino for uid in uids]
+        assert inos == sorted(inos), path
+        d = os.path.join(mounted.path, *path)
+        with os.scandir(d) as it:
+            listed = {e.name: e.inode() for e in it if e.is_file()}
+        assert listed == {os.path.basename(_file(mounted, path, uid)): ino
+                          for uid, ino in zip(uids, inos)}, path
+
+
 def _message_inodes(m):
     out = {}
     for top, _, files in os.walk(m.path):

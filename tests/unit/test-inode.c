@@ -51,6 +51,12 @@ static uint64_t key_hash(const char *key)
 	return h;
 }
 
+/* A message's: its mailbox key's hash, high half, above its UID. */
+static uint64_t message_key_number(const char *mailbox_key, uint32_t uid)
+{
+	return (key_hash(mailbox_key) & UINT64_C(0xffffffff00000000)) | uid;
+}
+
 static uint64_t dir_hash(const char *raw_name)
 {
 	char *key = g_strconcat("d:", raw_name, NULL);
@@ -86,25 +92,30 @@ static void test_hash_pinned(void)
 	g_assert_cmphex(fs_inode_hash("ab", 1), ==, 0xaf63dc4c8601ec8cULL);
 	g_assert_cmphex(fs_inode_hash("a\0b", 3), !=, fs_inode_hash("a", 1));
 
-	/* what a mailbox and a message are numbered must never change
-	 * from one version to the next: st_ino is stable across remounts
-	 * and upgrades */
+	/* what a mailbox and a message are numbered must not change from
+	 * one version to the next: st_ino is stable across remounts and
+	 * upgrades (messages were numbered otherwise before 0.2) */
 	g_assert_cmphex(fs_inode_dir_number(inbox), ==, 0x0ec3952308e421d1ULL);
 	g_assert_cmphex(fs_inode_dir_number(sent), ==, 0x4bf58d70221cc7a8ULL);
 	g_assert_cmphex(fs_inode_message_number(mb, 1, 1), ==,
-			0x3d4c089129bc1b2bULL);
+			0xf2d580d800000001ULL);
 	g_assert_cmphex(fs_inode_message_number(mb, 1234567, 4711), ==,
-			0x569d4ffa049e790aULL);
+			0xc4155cf200001267ULL);
+	/* and a mailbox's messages are numbered in UID order, so that
+	 * walks in inode order go in UID order (src/fs/inode.c) */
+	for (uint32_t uid = 1; uid < 100000; uid += 997)
+		g_assert_cmphex(fs_inode_message_number(mb, 1234567, uid), <,
+				fs_inode_message_number(mb, 1234567,
+					uid + 1));
 	/* Hashed as printf writes the key, zero and the largest too. */
 	for (size_t i = 0; i < 3; i++) {
 		static const uint32_t values[][2] = {
 			{ 0, 0 }, { UINT32_MAX, UINT32_MAX }, { 10, 1000000 },
 		};
-		char *key = g_strdup_printf("m:%zu:%s:%u:%u",
+		char *key = g_strdup_printf("m:%zu:%s:%u",
 				strlen(store_mailbox_name(mb)),
-				store_mailbox_name(mb), values[i][0],
-				values[i][1]);
-		uint64_t want = key_hash(key);
+				store_mailbox_name(mb), values[i][0]);
+		uint64_t want = message_key_number(key, values[i][1]);
 
 		g_assert_cmphex(fs_inode_message_number(mb, values[i][0],
 					values[i][1]), ==,
@@ -222,9 +233,9 @@ static void test_ref_message(void)
 	g_assert_cmpint(m->mtime, ==, 837596665);
 	g_assert_cmpuint(m->nlookup, ==, 1);
 	g_assert_cmpuint(m->ino, ==, fs_inode_message_number(inbox, 7, 4711));
-	/* Numbers are the hash of the key "m:LEN:NAME:UIDVALIDITY:UID", as
-	 * in every version before: st_ino survives an upgrade. */
-	g_assert_cmpuint(m->ino, ==, key_hash("m:5:INBOX:7:4711"));
+	/* Numbers are the hash of the key "m:LEN:NAME:UIDVALIDITY", high
+	 * half, above the UID. */
+	g_assert_cmpuint(m->ino, ==, message_key_number("m:5:INBOX:7", 4711));
 	g_assert_cmpuint(fs_inode_size(inodes, m, &exact), ==, 1234);
 	g_assert_false(exact);
 
