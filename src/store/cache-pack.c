@@ -53,6 +53,13 @@
 /* A pack is touched (its mtime set, for eviction's order) at most this
  * often by lookups. */
 #define PACK_TOUCH_SECONDS 60
+/* Descriptors kept open for reading packs: one a pack would run out of
+ * them with many mailboxes.  Beyond, the oldest is closed and opened
+ * again when next needed. */
+#define PACK_FDS_MAX 64
+/* Packs appended to at once, in as many directories; beyond, the oldest
+ * is no longer appended to. */
+#define PACK_WRITERS_MAX 16
 /* Packs below this size are not worth their bookkeeping: a small bound
  * keeps bodies in files of their own, evicted one by one. */
 #define PACK_SIZE_MIN (UINT64_C(1) << 20)
@@ -113,6 +120,8 @@ void cache_packs_init(struct body_cache *cache)
 
 void cache_packs_free(struct body_cache *cache)
 {
+	g_queue_clear(&cache->pack_fds);
+	g_queue_clear(&cache->writing_dirs);
 	g_clear_pointer(&cache->dirs, g_hash_table_destroy);
 	if (cache->dropped_dirs)
 		g_ptr_array_free(cache->dropped_dirs, TRUE);
@@ -279,20 +288,39 @@ static struct pack_dir *get_dir(struct body_cache *cache,
 	return dir;
 }
 
-static void pack_kill(struct pack_dir *dir, struct pack *pack)
+/* pack's descriptor (open, for reading only from now on) counts toward
+ * PACK_FDS_MAX; the oldest beyond it is closed. */
+static void pack_fd_kept(struct body_cache *cache, struct pack *pack)
 {
+	g_queue_push_tail(&cache->pack_fds, pack);
+	while (cache->pack_fds.length > PACK_FDS_MAX) {
+		struct pack *old = g_queue_pop_head(&cache->pack_fds);
+
+		if (old->fd >= 0)
+			close(old->fd);
+		old->fd = -1;
+	}
+}
+
+static void pack_kill(struct body_cache *cache, struct pack_dir *dir,
+		struct pack *pack)
+{
+	g_queue_remove(&cache->pack_fds, pack);
 	pack->dead = true;
 	if (pack->fd >= 0)
 		close(pack->fd);
 	pack->fd = -1;
 	if (dir->writing >= 0 && g_ptr_array_index(dir->packs,
-				(guint)dir->writing) == pack)
+				(guint)dir->writing) == pack) {
 		dir->writing = -1;
+		g_queue_remove(&cache->writing_dirs, dir);
+	}
 }
 
 /* The pack's descriptor, opened again if it was closed; -1 (and the pack
  * dead) if its file is gone or is another file now. */
-static int pack_fd(struct pack_dir *dir, struct pack *pack)
+static int pack_fd(struct body_cache *cache, struct pack_dir *dir,
+		struct pack *pack)
 {
 	struct stat st;
 	int fd;
@@ -305,12 +333,13 @@ static int pack_fd(struct pack_dir *dir, struct pack *pack)
 		if (fd >= 0)
 			close(fd);
 		if (fd >= 0 || errno == ENOENT)
-			pack_kill(dir, pack);
+			pack_kill(cache, dir, pack);
 		return -1;
 	}
 	/* Reads of it must block like any file's. */
 	(void)fcntl(fd, F_SETFL, 0);
 	pack->fd = fd;
+	pack_fd_kept(cache, pack);
 	return fd;
 }
 
@@ -343,7 +372,7 @@ uint16_t cache_pack_find(struct body_cache *cache, const char *mailbox,
 	if (pack->dead)
 		goto out;
 	if (want_fd) {
-		int fd = pack_fd(dir, pack);
+		int fd = pack_fd(cache, dir, pack);
 
 		if (fd < 0)
 			goto out;
@@ -397,8 +426,24 @@ void cache_pack_note_single(struct body_cache *cache, const char *mailbox,
 	g_mutex_unlock(&cache->lock);
 }
 
+/* No more records go to the pack dir appended to: its descriptor is
+ * kept like any reader's from now on.  cache->lock held. */
+static void stop_writing(struct body_cache *cache, struct pack_dir *dir)
+{
+	struct pack *pack;
+
+	if (dir->writing < 0)
+		return;
+	pack = g_ptr_array_index(dir->packs, (guint)dir->writing);
+	dir->writing = -1;
+	g_queue_remove(&cache->writing_dirs, dir);
+	if (!pack->dead && pack->fd >= 0)
+		pack_fd_kept(cache, pack);
+}
+
 /* A new pack of ours in dir; cache->lock held. */
-static struct pack *new_pack(struct pack_dir *dir, GError **error)
+static struct pack *new_pack(struct body_cache *cache, struct pack_dir *dir,
+		GError **error)
 {
 	struct pack *pack;
 	struct stat st;
@@ -442,6 +487,10 @@ static struct pack *new_pack(struct pack_dir *dir, GError **error)
 	pack->ours = true;
 	g_ptr_array_add(dir->packs, pack);
 	dir->writing = (int)dir->packs->len - 1;
+	g_queue_remove(&cache->writing_dirs, dir);
+	g_queue_push_tail(&cache->writing_dirs, dir);
+	while (cache->writing_dirs.length > PACK_WRITERS_MAX)
+		stop_writing(cache, g_queue_peek_head(&cache->writing_dirs));
 	return pack;
 }
 
@@ -460,11 +509,13 @@ bool cache_pack_append(struct body_cache *cache, const char *mailbox,
 	dir = get_dir(cache, mailbox, uidvalidity);
 	if (dir->writing >= 0) {
 		pack = g_ptr_array_index(dir->packs, (guint)dir->writing);
-		if (pack->dead || pack->end + size > cache->pack_limit)
+		if (pack->dead || pack->end + size > cache->pack_limit) {
+			stop_writing(cache, dir);
 			pack = NULL;
+		}
 	}
 	if (!pack)
-		pack = new_pack(dir, error);
+		pack = new_pack(cache, dir, error);
 	if (!pack) {
 		g_mutex_unlock(&cache->lock);
 		return false;
@@ -483,7 +534,7 @@ bool cache_pack_append(struct body_cache *cache, const char *mailbox,
 		 * record goes to a new pack. */
 		g_mutex_lock(&cache->lock);
 		if (dir->writing == index)
-			dir->writing = -1;
+			stop_writing(cache, dir);
 		g_mutex_unlock(&cache->lock);
 		return false;
 	}
@@ -519,7 +570,7 @@ void cache_pack_file_gone(struct body_cache *cache, const char *path,
 			struct pack *pack = g_ptr_array_index(dir->packs, i);
 
 			if (pack->dev == dev && pack->ino == ino)
-				pack_kill(dir, pack);
+				pack_kill(cache, dir, pack);
 		}
 	} else if (dir && uid_name(name, &uid)) {
 		struct pack_record *rec = record_map_find(&dir->records, uid);
@@ -547,7 +598,8 @@ void cache_pack_drop_stale(struct body_cache *cache, const char *mailbox,
 				strcmp(dir->mailbox, mailbox) != 0)
 			continue;
 		for (guint i = 0; i < dir->packs->len; i++)
-			pack_kill(dir, g_ptr_array_index(dir->packs, i));
+			pack_kill(cache, dir,
+					g_ptr_array_index(dir->packs, i));
 		dir->dropped = true;
 		/* A writer may hold it until its commit; freed at close. */
 		g_hash_table_iter_steal(&iter);

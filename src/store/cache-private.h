@@ -172,6 +172,10 @@ struct body_cache {
 	 * a writer might still hold them. */
 	GHashTable *dirs;
 	GPtrArray *dropped_dirs;
+	GQueue pack_fds;	/* packs holding a descriptor, other than
+				 * those being appended to, oldest first */
+	GQueue writing_dirs;	/* directories with a pack being appended
+				 * to, oldest first */
 	uint64_t pack_limit;	/* bytes per pack file */
 	uint64_t pack_body_max;	/* longest body packed */
 };

@@ -3,8 +3,9 @@
  * Small bodies in pack files (src/store/cache-pack.c): round trips and
  * remounts, records torn or zeroed as by a power cut, a record changed
  * behind the cache's back, eviction by pack in LRU order, UIDVALIDITY
- * changes, a UID written twice, two caches on one directory, concurrent
- * writers, and the UID -> record table.
+ * changes, a UID written twice, two caches on one directory, the
+ * descriptors kept for many packs, concurrent writers, and the UID ->
+ * record table.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -442,6 +443,59 @@ static void test_two_caches(void)
 	g_free(dir);
 }
 
+static unsigned open_fds(void)
+{
+	GDir *d = g_dir_open("/proc/self/fd", 0, NULL);
+	unsigned n = 0;
+
+	g_assert_nonnull(d);
+	while (g_dir_read_name(d))
+		n++;
+	g_dir_close(d);
+	return n;
+}
+
+/* A pack per mailbox, 200 mailboxes: the descriptors kept for reading
+ * them stay bounded, and what was closed is opened again. */
+static void test_many_packs(void)
+{
+	char *dir = make_test_dir();
+	struct body_cache *cache = open_cache(dir, 0);
+	unsigned char *body = make_bytes(9, 600);
+	unsigned before = open_fds();
+	char name[32];
+
+	/* Appended to in turn: 16 packs at most are kept open for that. */
+	for (int i = 0; i < 200; i++) {
+		g_snprintf(name, sizeof(name), "box%d", i);
+		commit_and_close(cache, name, UV, 1, body, 600);
+		commit_and_close(cache, name, UV, 2, body, 600);
+	}
+	g_assert_cmpuint(open_fds(), <=, before + 16 + 64);
+	body_cache_close(&cache);
+
+	cache = open_cache(dir, 0);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 200; i++) {
+			struct body_cache_key key;
+			struct body_cache_entry entry;
+
+			g_snprintf(name, sizeof(name), "box%d", i);
+			key = make_key(name, UV, 1);
+			g_assert_true(body_cache_lookup(cache, &key, &entry));
+			assert_bytes(entry.fd, entry.offset, body, 600);
+			close(entry.fd);
+		}
+		g_assert_cmpuint(open_fds(), <=, before + 64);
+	}
+	body_cache_close(&cache);
+	g_assert_cmpuint(open_fds(), <=, before);
+
+	g_free(body);
+	remove_tree(dir);
+	g_free(dir);
+}
+
 #define THREADS 4
 #define PER_THREAD 150u
 
@@ -554,6 +608,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/cache-pack/drop-stale", test_drop_stale);
 	g_test_add_func("/cache-pack/written-twice", test_written_twice);
 	g_test_add_func("/cache-pack/two-caches", test_two_caches);
+	g_test_add_func("/cache-pack/many-packs", test_many_packs);
 	g_test_add_func("/cache-pack/threads", test_threads);
 	g_test_add_func("/cache-pack/records", test_records);
 	return g_test_run();
