@@ -97,6 +97,19 @@ def dovecot_with_mailbox(name, messages, **kw):
         yield d
 
 
+def walk_message(i, kind, lines):
+    """Message i of a generated mailbox: `lines` lines of body, saying
+    what kind of message it is ("pushed", ...), so that no two are alike."""
+    body = "".join(f"Line {j} of {kind} message {i}.\r\n"
+                   for j in range(lines))
+    return (f"From: Walker <walk@example.org>\r\n"
+            f"To: Alice <alice@example.org>\r\n"
+            f"Subject: {kind.capitalize()} message {i}\r\n"
+            f"Date: Fri, 01 Jan 2021 00:00:00 +0000\r\n"
+            f"Message-ID: <{kind}-{i}@walk.imapfs.test>\r\n"
+            f"\r\n{body}").encode()
+
+
 def mailbox_bodies(server, name, count):
     """{uid: bytes} of every message in mailbox `name`, read with
     imaplib, which must find `count` of them."""

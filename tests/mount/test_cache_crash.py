@@ -22,13 +22,7 @@ COUNT = 400
 
 
 def _message(i):
-    body = "".join(f"Line {j} of message {i} in a walk cut short.\r\n"
-                   for j in range(1 + (i * 37) % 400))
-    return (f"From: Walker <walk@example.org>\r\n"
-            f"To: Alice <alice@example.org>\r\n"
-            f"Subject: Message {i}\r\n"
-            f"Message-ID: <crash-{i}@imapfs.test>\r\n"
-            f"\r\n{body}").encode()
+    return imapcheck.walk_message(i, "crash", 1 + (i * 37) % 400)
 
 
 @pytest.fixture(scope="module")

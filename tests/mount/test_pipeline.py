@@ -31,14 +31,7 @@ _BODY_FETCH = re.compile(rb"^(\S+) UID FETCH (\S+) \(UID BODY\.PEEK\[\]\)\r\n",
 
 
 def _message(i):
-    body = "".join(f"Line {j} of pipelined message {i}.\r\n"
-                   for j in range(1 + (i * 13) % 40))
-    return (f"From: Walker <walk@example.org>\r\n"
-            f"To: Alice <alice@example.org>\r\n"
-            f"Subject: Pipelined message {i}\r\n"
-            f"Date: Fri, 01 Jan 2021 00:00:00 +0000\r\n"
-            f"Message-ID: <pipe-{i}@pipeline.imapfs.test>\r\n"
-            f"\r\n{body}").encode()
+    return imapcheck.walk_message(i, "pipelined", 1 + (i * 13) % 40)
 
 
 class CompletionHoldProxy(Relay):

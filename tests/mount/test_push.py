@@ -22,14 +22,7 @@ COUNT = 300
 
 
 def _message(i):
-    body = "".join(f"Line {j} of pushed message {i}.\r\n"
-                   for j in range(1 + (i * 53) % 150))
-    return (f"From: Pusher <push@example.org>\r\n"
-            f"To: Alice <alice@example.org>\r\n"
-            f"Subject: Pushed message {i}\r\n"
-            f"Date: Fri, 01 Jan 2021 00:00:00 +0000\r\n"
-            f"Message-ID: <push-{i}@push.imapfs.test>\r\n"
-            f"\r\n{body}").encode()
+    return imapcheck.walk_message(i, "pushed", 1 + (i * 53) % 150)
 
 
 @pytest.fixture(scope="module")

@@ -187,6 +187,16 @@ static char *three_records(const char *dir, unsigned char *bodies[3])
 	return pack;
 }
 
+static void three_records_free(char *dir, unsigned char *bodies[3],
+		char *pack)
+{
+	for (int i = 0; i < 3; i++)
+		g_free(bodies[i]);
+	g_free(pack);
+	remove_tree(dir);
+	g_free(dir);
+}
+
 /*
  * Rename the other pack of the directory of pack (there are two) until a
  * directory read lists pack first (or, if not first, last): the order is
@@ -259,12 +269,8 @@ static void test_power_cut(void)
 		body_cache_close(&cache);
 	}
 
-	for (int i = 0; i < 3; i++)
-		g_free(bodies[i]);
 	g_free(zeros);
-	g_free(pack);
-	remove_tree(dir);
-	g_free(dir);
+	three_records_free(dir, bodies, pack);
 }
 
 static void test_torn(void)
@@ -291,11 +297,7 @@ static void test_torn(void)
 	assert_miss(cache, "INBOX", UV, 3);
 	body_cache_close(&cache);
 
-	for (int i = 0; i < 3; i++)
-		g_free(bodies[i]);
-	g_free(pack);
-	remove_tree(dir);
-	g_free(dir);
+	three_records_free(dir, bodies, pack);
 }
 
 /* A header changed while the cache is in use is seen at the next lookup,
@@ -320,11 +322,7 @@ static void test_changed_behind(void)
 	assert_miss(cache, "INBOX", UV, 3);
 	body_cache_close(&cache);
 
-	for (int i = 0; i < 3; i++)
-		g_free(bodies[i]);
-	g_free(pack);
-	remove_tree(dir);
-	g_free(dir);
+	three_records_free(dir, bodies, pack);
 }
 
 static void set_mtime(const char *path, time_t when)
