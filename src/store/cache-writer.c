@@ -213,7 +213,9 @@ static void writer_free(struct body_cache_writer *writer)
 		cache_pending_sub(writer->cache, writer->reserved);
 	if (writer->fd >= 0)
 		close(writer->fd);
-	if (writer->tmp_path && !writer->transient && !writer->dir)
+	/* A record's tmp_path only names it for messages. */
+	if (writer->tmp_path && !writer->transient && !writer->dir &&
+			!writer->record)
 		(void)unlink(writer->tmp_path);
 	g_clear_error(&writer->error);
 	g_free(writer->record);
