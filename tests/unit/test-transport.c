@@ -48,6 +48,8 @@ enum server_mode {
 	MODE_SINK,		/* read sink_bytes, answer "got N\n" */
 	MODE_NO_READ,		/* read nothing until told to stop */
 	MODE_SLOW_SINK,		/* as MODE_SINK, pausing between reads */
+	MODE_RECORDS,		/* send sink_bytes of pattern_byte() in
+				 * records of many sizes, then wait */
 };
 
 struct server {
@@ -66,6 +68,7 @@ struct server {
 	bool handshake_ok;
 	bool client_cert_ok;
 	size_t sunk;
+	gint all_sent;		/* MODE_RECORDS: set once all is sent */
 };
 
 struct conn {
@@ -199,6 +202,33 @@ static bool server_handshake(struct server *s, struct conn *c,
 	return true;
 }
 
+static char pattern_byte(size_t i)
+{
+	return (char)('a' + (i * 7 + i / 251) % 26);
+}
+
+/* One gnutls_record_send() is one record: sizes from a byte to a full
+ * record, so that records end anywhere in a receive. */
+static void send_records(struct server *s, struct conn *c)
+{
+	static const size_t sizes[] = { 1, 5, 300, 16384, 2, 4000, 9, 1000 };
+	char buf[16384];
+	size_t sent = 0, k = 0;
+
+	while (sent < s->sink_bytes) {
+		size_t len = sizes[k++ % G_N_ELEMENTS(sizes)];
+
+		len = MIN(len, s->sink_bytes - sent);
+		for (size_t i = 0; i < len; i++)
+			buf[i] = pattern_byte(sent + i);
+		if (!conn_write(c, buf, len))
+			return;
+		sent += len;
+	}
+	g_atomic_int_set(&s->all_sent, 1);
+	server_wait(s, -1);
+}
+
 static void server_run_mode(struct server *s, struct conn *c)
 {
 	char buf[16384];
@@ -237,6 +267,9 @@ static void server_run_mode(struct server *s, struct conn *c)
 		break;
 	case MODE_NO_READ:
 		server_wait(s, -1);
+		break;
+	case MODE_RECORDS:
+		send_records(s, c);
 		break;
 	}
 }
@@ -1167,6 +1200,55 @@ static void test_tls_starttls(void)
 	g_free(s);
 }
 
+/*
+ * Records of all sizes, all of them received before the first read (so
+ * several come in one receive), read a few bytes at a time: every byte
+ * arrives in order, and the transport is readable while any is left,
+ * although the socket itself has nothing more to give.
+ */
+static void test_tls_small_records(void)
+{
+	const struct imap_tls_config config = { .cafile = ca_pem };
+	const size_t total = 40000;
+	struct server *s;
+	struct imap_transport *t;
+	GError *error = NULL;
+	gint64 until;
+	size_t got = 0;
+	char buf[7];
+
+	if (!need_certs())
+		return;
+	s = server_start(MODE_RECORDS, true);
+	s->sink_bytes = total;
+	server_go(s);
+	t = tls_connect(s, "localhost", &config, &error);
+	g_assert_no_error(error);
+	until = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+	while (!g_atomic_int_get(&s->all_sent) &&
+	       g_get_monotonic_time() < until)
+		g_usleep(1000);
+	g_assert_true(g_atomic_int_get(&s->all_sent));
+	while (got < total) {
+		ssize_t n;
+
+		/* Waits for what Nagle's algorithm holds back; what is
+		 * buffered must not wait for the socket. */
+		g_assert_true(imap_transport_wait_readable(t, 2000));
+		n = imap_transport_read(t, buf, MIN(sizeof(buf), total - got),
+					IO_TIMEOUT_MS, &error);
+		g_assert_no_error(error);
+		g_assert_cmpint(n, >, 0);
+		for (ssize_t i = 0; i < n; i++)
+			g_assert_cmpint(buf[i], ==, pattern_byte(got + (size_t)i));
+		got += (size_t)n;
+	}
+	g_assert_false(imap_transport_readable(t));
+	imap_transport_close(&t);
+	server_join(s);
+	g_free(s);
+}
+
 static void tls_eof_with(bool bye)
 {
 	const struct imap_tls_config config = { .cafile = ca_pem };
@@ -1475,6 +1557,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/transport/tls/bad-config", test_tls_bad_config);
 	g_test_add_func("/transport/tls/starttls", test_tls_starttls);
 	g_test_add_func("/transport/tls/eof", test_tls_eof);
+	g_test_add_func("/transport/tls/small-records",
+			test_tls_small_records);
 	g_test_add_func("/transport/tls/read-timeout", test_tls_read_timeout);
 	g_test_add_func("/transport/tls/handshake-timeout",
 			test_tls_handshake_timeout);
