@@ -38,6 +38,10 @@ struct fetch_batch {
 /* Batches read ahead on one connection at once, the one streaming and
  * the next already asked for (fetch-stream.c). */
 #define FETCH_PIPELINE_DEPTH 2
+/* Connections one mailbox's read-ahead streams on at once.  More was
+ * slower on two CPUs: bodies out of the reader's order, and more threads
+ * and server processes taking turns (docs/DESIGN.md, "Reading ahead"). */
+#define FETCH_WALK_STREAMS 1u
 
 /* The cache file a body goes to as it arrives (imap_body_sink): bodies
  * of one batch, or of every batch a stream has in flight. */

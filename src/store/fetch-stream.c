@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Reading ahead, pipelined.  The batches a walk asks for run on as many
- * connections as the account may open, each served by a server process
- * of its own; once those are all busy, the next batch goes out on one of
- * them while it still streams the last, so that the server never waits
- * for a command between two batches (docs/DESIGN.md, "Reading ahead").
- * Each connection's job takes the batches queued behind it until none is
- * left: a batch is never queued with no job to take it.
+ * Reading ahead, pipelined.  The batches a walk asks for stream on one
+ * connection (FETCH_WALK_STREAMS): the next batch goes out while the
+ * server still sends the last, so that it never waits for a command
+ * between two batches, and the bodies come in the order the reader
+ * wants them (docs/DESIGN.md, "Reading ahead").  The stream's job takes
+ * the batches queued behind it until none is left: a batch is never
+ * queued with no job to take it.
  */
 #include "store/fetch-private.h"
 
@@ -49,7 +49,7 @@ void fetch_stream_submit(struct store_mailbox *mb, struct fetch_batch *batch)
 	bool own_job;
 
 	g_mutex_lock(&mb->lock);
-	own_job = mb->ahead_jobs < connections;
+	own_job = mb->ahead_jobs < MIN(connections, FETCH_WALK_STREAMS);
 	if (own_job)
 		mb->ahead_jobs++;
 	else

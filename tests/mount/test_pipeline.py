@@ -155,3 +155,111 @@ def test_walk_sends_next_batch_before_last_one_ends(server, bodies, proxy,
                   for c in proxy.commands)
     assert not proxy.timed_out
     m.stop()
+
+
+
+class BatchWatch(Relay):
+    """Forwards plaintext IMAP.  The tagged completion of a body fetch of
+    several UIDs (a batch) is held back until another batch goes out, on
+    any connection, or HOLD_MAX seconds pass: a walk then has to ask for
+    its next batch while the last is unanswered.  `overlaps` notes each
+    batch that goes out on one connection while another connection has
+    one unanswered."""
+
+    def __init__(self, host, port):
+        self.open = {}          # connection number -> {tag: batch number}
+        self.batches = 0
+        self.overlaps = []
+        self._sent = threading.Condition()
+        self._released = False
+        self._next = 0
+        super().__init__(host, port)
+
+    def release(self):
+        """Holds nothing back from now on."""
+        with self._sent:
+            self._released = True
+            self._sent.notify_all()
+
+    def new_state(self):
+        with self._lock:
+            self._next += 1
+            self.open[self._next] = {}
+            return {"conn": self._next}
+
+    def pump_c2s(self, src, dst, state):
+        framer = Framer()
+        while True:
+            data = self.recv(src)
+            if not data:
+                break
+            for kind, unit, first in framer.feed(data):
+                m = _BODY_FETCH.match(unit) if kind == "line" and first \
+                    else None
+                if m is None or not re.search(rb"[:,]", m.group(2)):
+                    continue
+                with self._lock:
+                    busy = [c for c, tags in self.open.items()
+                            if tags and c != state["conn"]]
+                    if busy:
+                        self.overlaps.append((state["conn"], busy))
+                    with self._sent:
+                        self.batches += 1
+                        self.open[state["conn"]][m.group(1)] = self.batches
+                        self._sent.notify_all()
+            if not self.send(dst, data):
+                break
+        self.end(dst)
+
+    def pump_s2c(self, src, dst, state):
+        framer = Framer()
+        while True:
+            data = self.recv(src)
+            if not data:
+                break
+            out = []
+            for kind, unit, first in framer.feed(data):
+                if kind == "line" and first:
+                    tag = unit.split(b" ", 1)[0]
+                    with self._lock:
+                        number = self.open[state["conn"]].get(tag)
+                    if number is not None:
+                        if out and not self.send(dst, b"".join(out)):
+                            return self.end(dst)
+                        out = []
+                        with self._sent:
+                            self._sent.wait_for(
+                                lambda: self._released or
+                                self.batches > number, HOLD_MAX)
+                        with self._lock:
+                            del self.open[state["conn"]][tag]
+                out.append(unit)
+            if not self.send(dst, b"".join(out)):
+                break
+        self.end(dst)
+
+
+def test_walk_streams_on_one_connection(server, bodies, mount):
+    """With three connections a walk still fetches ahead on one at a time,
+    its next batch pipelined behind the last: on two CPUs a cold grep -r
+    took 0.7x the time on one connection that it took spread over three
+    (docs/DESIGN.md, "Reading ahead"), and the other connections stay
+    free for other readers."""
+    watch = BatchWatch("127.0.0.1", server.imap_port)
+    try:
+        m = mount(server,
+                  source=f"imap://{server.user}@127.0.0.1:{watch.port}",
+                  options=("connections=3",))
+        box = os.path.join(m.path, BOX)
+        uids = sorted(int(n.split(".")[0]) for n in os.listdir(box))
+        assert uids == sorted(bodies)
+        for uid in uids:
+            with open(os.path.join(box, f"{uid}.eml"), "rb") as f:
+                assert f.read() == bodies[uid], f"UID {uid} differs"
+        watch.release()
+        m.stop()
+    finally:
+        watch.release()
+        watch.stop()
+    assert watch.batches >= 3
+    assert not watch.overlaps, watch.overlaps
