@@ -22,6 +22,7 @@
 
 #include "credentials.h"
 #include "fs/fs.h"
+#include "fs/shutdown.h"
 #include "log.h"
 #include "options.h"
 #include "store/account.h"
@@ -157,6 +158,7 @@ int main(int argc, char *argv[])
 	struct imapfs_fs *fs = NULL;
 	bool max_threads_chosen = false;
 	struct fuse_session *se = NULL;
+	struct fs_shutdown *shutdown = NULL;
 	g_autofree char *fsname = NULL;
 	GError *error = NULL;
 	const struct rlimit no_core = { 0, 0 };
@@ -259,9 +261,14 @@ int main(int argc, char *argv[])
 		log_use_syslog();
 	fs->notifier = fs_notifier_start(se);
 	fs->pusher = fs_pusher_start(se, fs->inodes, fs->without_open);
+	/* Over libfuse's handlers, which stay for the time before. */
+	shutdown = fs_shutdown_start(se, imapfs_fs_halt_writers, fs);
 
 	rc = run_loop(se, &fopts, max_threads_chosen, cfg.connections) ?
 		1 : 0;
+	/* Ended by a signal: 1, as libfuse's handlers made it. */
+	if (fs_shutdown_finish(&shutdown))
+		rc = 1;
 
 	/* Fetches still running answer requests: before the session goes. */
 	imapfs_fs_quiesce(fs);

@@ -34,9 +34,11 @@ struct imapfs_fs {
 	struct fs_bodies *bodies;	/* owned: read without an open */
 	/* The file handles given out and not released yet (owned), freed
 	 * at the end: RELEASE is sent after close() returns, and an
-	 * unmount can drop one still queued. */
+	 * unmount can drop one still queued; a loop ended by a signal
+	 * leaves those of files still open.  The same for directories. */
 	GMutex handles_lock;
 	GHashTable *handles;
+	GHashTable *dir_handles;
 	/* -o ro: nothing new can be written, so no close() needs an
 	 * answer, and messages are read without OPEN, FLUSH or RELEASE
 	 * (docs/DESIGN.md, "Read-only mounts"). */
@@ -50,6 +52,11 @@ void imapfs_fs_free(struct imapfs_fs **fs);
 /* After the loop has ended and before the session goes: wait until every
  * request still in the store's hands has been answered. */
 void imapfs_fs_quiesce(struct imapfs_fs *fs);
+
+/* Before the loop ends on a signal, while requests are still answered:
+ * stop the threads that write to /dev/fuse on their own (fs/shutdown.h).
+ * Takes a struct imapfs_fs *, as a callback. */
+void imapfs_fs_halt_writers(void *fs);
 
 extern const struct fuse_lowlevel_ops imapfs_fs_ops;
 

@@ -27,6 +27,7 @@ struct fs_notifier {
 	GMutex lock;
 	GCond stopping_cond;
 	bool stopping;
+	bool halted;		/* the thread is gone */
 };
 
 /* Hold a notice back for delay_us, or until the notifier stops. */
@@ -125,16 +126,37 @@ static void notifier_push(struct fs_notifier *notifier,
 	g_async_queue_push(notifier->queue, notice);
 }
 
+void fs_notifier_halt(struct fs_notifier *notifier)
+{
+	bool halted;
+
+	if (!notifier)
+		return;
+	g_mutex_lock(&notifier->lock);
+	halted = notifier->halted;
+	notifier->halted = true;
+	notifier->stopping = true;
+	g_cond_signal(&notifier->stopping_cond);
+	g_mutex_unlock(&notifier->lock);
+	if (halted)
+		return;
+	notifier_push(notifier, NOTICE_STOP, 0, NULL);
+	g_thread_join(notifier->thread);
+	notifier->thread = NULL;
+}
+
 void fs_notifier_stop(struct fs_notifier **notifier)
 {
+	struct notice *notice;
+
 	if (!*notifier)
 		return;
-	g_mutex_lock(&(*notifier)->lock);
-	(*notifier)->stopping = true;
-	g_cond_signal(&(*notifier)->stopping_cond);
-	g_mutex_unlock(&(*notifier)->lock);
-	notifier_push(*notifier, NOTICE_STOP, 0, NULL);
-	g_thread_join((*notifier)->thread);
+	fs_notifier_halt(*notifier);
+	/* Queued after the halt: nobody sends them now. */
+	while ((notice = g_async_queue_try_pop((*notifier)->queue))) {
+		g_free(notice->name);
+		g_free(notice);
+	}
 	g_mutex_clear(&(*notifier)->lock);
 	g_cond_clear(&(*notifier)->stopping_cond);
 	g_async_queue_unref((*notifier)->queue);

@@ -13,7 +13,10 @@
 struct fs_notifier;
 
 struct fs_notifier *fs_notifier_start(struct fuse_session *session);
-/* Sends what is queued, then stops the thread. */
+/* Sends what is queued, then stops the thread; what is queued later is
+ * not sent.  Safe while requests still come (fs/shutdown.h). */
+void fs_notifier_halt(struct fs_notifier *notifier);
+/* Halts it if it is not yet, and frees it: once no request comes. */
 void fs_notifier_stop(struct fs_notifier **notifier);
 
 /* Attributes (size) and cached data of ino are stale. */

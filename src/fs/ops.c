@@ -49,6 +49,8 @@ static void fs_messages_gone(void *ctx, const char *mailbox,
 	}
 }
 
+static void dir_handle_free(gpointer data);
+
 struct imapfs_fs *imapfs_fs_new(struct store_account *account,
 		bool read_only)
 {
@@ -78,6 +80,8 @@ struct imapfs_fs *imapfs_fs_new(struct store_account *account,
 	g_mutex_init(&fs->handles_lock);
 	fs->handles = g_hash_table_new_full(NULL, NULL, fs_handle_free,
 			NULL);
+	fs->dir_handles = g_hash_table_new_full(NULL, NULL, dir_handle_free,
+			NULL);
 	store_account_set_observer(account, &observer);
 	return fs;
 }
@@ -89,6 +93,14 @@ void imapfs_fs_quiesce(struct imapfs_fs *fs)
 		g_thread_pool_free(fs->interrupted, FALSE, TRUE);
 		fs->interrupted = NULL;
 	}
+}
+
+void imapfs_fs_halt_writers(void *data)
+{
+	struct imapfs_fs *fs = data;
+
+	fs_pusher_halt(fs->pusher);
+	fs_notifier_halt(fs->notifier);
 }
 
 void imapfs_fs_free(struct imapfs_fs **fs)
@@ -107,6 +119,7 @@ void imapfs_fs_free(struct imapfs_fs **fs)
 	fs_aliases_free(&(*fs)->aliases);
 	fs_bodies_free(&(*fs)->bodies);
 	g_hash_table_destroy((*fs)->handles);
+	g_hash_table_destroy((*fs)->dir_handles);
 	g_mutex_clear(&(*fs)->handles_lock);
 	g_free(*fs);
 	*fs = NULL;
@@ -414,6 +427,23 @@ struct dir_handle {
 	uint32_t uidvalidity;
 };
 
+static void dir_handle_free(gpointer data)
+{
+	struct dir_handle *dh = data;
+
+	g_ptr_array_unref(dh->children);
+	g_array_unref(dh->messages);
+	g_free(dh);
+}
+
+/* Released, or never given out (then no RELEASEDIR comes). */
+static void forget_dir_handle(struct imapfs_fs *fs, struct dir_handle *dh)
+{
+	g_mutex_lock(&fs->handles_lock);
+	g_hash_table_remove(fs->dir_handles, dh);
+	g_mutex_unlock(&fs->handles_lock);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		struct fuse_file_info *fi)
 {
@@ -454,12 +484,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		dh->messages = g_array_new(FALSE, FALSE,
 				sizeof(struct msg_entry));
 	fi->fh = (uint64_t)(uintptr_t)dh;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		/* Interrupted: releasedir will not come. */
-		g_ptr_array_unref(dh->children);
-		g_array_unref(dh->messages);
-		g_free(dh);
-	}
+	g_mutex_lock(&fs->handles_lock);
+	g_hash_table_add(fs->dir_handles, dh);
+	g_mutex_unlock(&fs->handles_lock);
+	if (fuse_reply_open(req, fi) == -ENOENT)	/* interrupted */
+		forget_dir_handle(fs, dh);
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
@@ -551,12 +580,9 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 		struct fuse_file_info *fi)
 {
-	struct dir_handle *dh = (struct dir_handle *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	g_ptr_array_unref(dh->children);
-	g_array_unref(dh->messages);
-	g_free(dh);
+	forget_dir_handle(req_fs(req),
+			(struct dir_handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 

@@ -53,6 +53,7 @@ struct fs_pusher {
 	GHashTable *walks;	/* store_mailbox * -> struct walk */
 	GThreadPool *helper;	/* one thread: every other message; or
 				 * NULL */
+	bool halted;		/* under lock: nothing more is handed over */
 };
 
 /* Up to PUSH_CHUNK messages, the helper's share and ours. */
@@ -268,20 +269,36 @@ struct fs_pusher *fs_pusher_start(struct fuse_session *session,
 	return pusher;
 }
 
-void fs_pusher_stop(struct fs_pusher **pusher)
+void fs_pusher_halt(struct fs_pusher *pusher)
 {
 	struct push_job *job;
+	bool halted;
 
-	if (!*pusher)
+	if (!pusher)
+		return;
+	g_mutex_lock(&pusher->lock);
+	halted = pusher->halted;
+	pusher->halted = true;
+	g_mutex_unlock(&pusher->lock);
+	if (halted)
 		return;
 	/* What is queued is not needed any more. */
-	while ((job = g_async_queue_try_pop((*pusher)->queue)))
+	while ((job = g_async_queue_try_pop(pusher->queue)))
 		g_free(job);
-	g_async_queue_push((*pusher)->queue, g_new0(struct push_job, 1));
-	g_thread_join((*pusher)->thread);
+	g_async_queue_push(pusher->queue, g_new0(struct push_job, 1));
+	g_thread_join(pusher->thread);
+	pusher->thread = NULL;
 	/* Idle: the pusher waits for each chunk it gives it. */
-	if ((*pusher)->helper)
-		g_thread_pool_free((*pusher)->helper, FALSE, TRUE);
+	if (pusher->helper)
+		g_thread_pool_free(pusher->helper, FALSE, TRUE);
+	pusher->helper = NULL;
+}
+
+void fs_pusher_stop(struct fs_pusher **pusher)
+{
+	if (!*pusher)
+		return;
+	fs_pusher_halt(*pusher);
 	g_async_queue_unref((*pusher)->queue);
 	g_hash_table_unref((*pusher)->walks);
 	g_mutex_clear(&(*pusher)->lock);
@@ -300,6 +317,8 @@ void fs_push_after(struct fs_pusher *pusher, struct store_mailbox *mailbox,
 	if (!pusher)
 		return;
 	g_mutex_lock(&pusher->lock);
+	if (pusher->halted)
+		goto out;
 	walk = g_hash_table_lookup(pusher->walks, mailbox);
 	if (!walk) {
 		walk = g_new0(struct walk, 1);

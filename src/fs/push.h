@@ -26,7 +26,10 @@ struct fs_pusher;
  * costs a writable mount's OPENs more than it saves. */
 struct fs_pusher *fs_pusher_start(struct fuse_session *session,
 		struct fs_inodes *inodes, bool helper);
-/* Drops what is queued, waits for the thread. */
+/* Drops what is queued, waits for the thread; from then on nothing is
+ * handed over.  Safe while requests still come (fs/shutdown.h). */
+void fs_pusher_halt(struct fs_pusher *pusher);
+/* Halts it if it is not yet, and frees it: once no request comes. */
 void fs_pusher_stop(struct fs_pusher **pusher);
 
 /* A reader reached uid in mailbox: when its reads make a walk, the next

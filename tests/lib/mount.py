@@ -90,6 +90,36 @@ def is_mounted(mountpoint):
     return fuse_mount_info(mountpoint) is not None
 
 
+FUSECTL = "/sys/fs/fuse/connections"
+
+
+def abort_connection(mountpoint):
+    """Abort the FUSE connection of the mount on mountpoint, through
+    fusectl (mounted here first if it is not): every request waiting in
+    the kernel fails, which ends a daemon stuck in the kernel where
+    SIGKILL cannot reach it.  Returns True if it was aborted."""
+    path = os.path.realpath(mountpoint)
+    number = None
+    with open("/proc/self/mountinfo", encoding="utf-8",
+              errors="surrogateescape") as f:
+        for line in f:
+            fields = line.split()
+            if _unescape_mountinfo(fields[4]) == path:
+                major, minor = fields[2].split(":")
+                number = (int(major) << 20) | int(minor)
+    if number is None:
+        return False
+    if not os.listdir(FUSECTL):
+        subprocess.run(["mount", "-t", "fusectl", "fusectl", FUSECTL],
+                       stdin=subprocess.DEVNULL, capture_output=True)
+    try:
+        with open(os.path.join(FUSECTL, str(number), "abort"), "w") as f:
+            f.write("1")
+        return True
+    except OSError:
+        return False
+
+
 def _pid_alive(pid):
     try:
         os.kill(pid, 0)
