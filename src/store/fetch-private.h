@@ -43,6 +43,11 @@ struct fetch_batch {
  * and server processes taking turns (docs/DESIGN.md, "Reading ahead"). */
 #define FETCH_WALK_STREAMS 1u
 
+static inline unsigned fetch_walk_streams(unsigned connections)
+{
+	return MIN(MAX(connections, 1u), FETCH_WALK_STREAMS);
+}
+
 /* The cache file a body goes to as it arrives (imap_body_sink): bodies
  * of one batch, or of every batch a stream has in flight. */
 struct batch_sink {

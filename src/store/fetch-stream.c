@@ -44,12 +44,12 @@ static void stream_job(struct store_job *job);
 
 void fetch_stream_submit(struct store_mailbox *mb, struct fetch_batch *batch)
 {
-	unsigned connections =
-		MAX(store_account_config(mb->account)->connections, 1u);
+	unsigned streams = fetch_walk_streams(
+			store_account_config(mb->account)->connections);
 	bool own_job;
 
 	g_mutex_lock(&mb->lock);
-	own_job = mb->ahead_jobs < MIN(connections, FETCH_WALK_STREAMS);
+	own_job = mb->ahead_jobs < streams;
 	if (own_job)
 		mb->ahead_jobs++;
 	else

@@ -430,8 +430,8 @@ static struct fetch_batch *plan_locked(struct store_mailbox *mb,
 		.max_window = READAHEAD_MAX,
 		.max_bytes = READAHEAD_BYTES,
 		.max_message = READAHEAD_MESSAGE_MAX,
-		.max_in_flight = MIN(MAX(cfg->connections, 1u),
-				FETCH_WALK_STREAMS) * FETCH_PIPELINE_DEPTH,
+		.max_in_flight = fetch_walk_streams(cfg->connections) *
+			FETCH_PIPELINE_DEPTH,
 	};
 	struct plan_ctx p = {
 		.mb = mb,

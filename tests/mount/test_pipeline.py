@@ -34,6 +34,27 @@ def _message(i):
     return imapcheck.walk_message(i, "pipelined", 1 + (i * 13) % 40)
 
 
+def _is_batch(match):
+    return re.search(rb"[:,]", match.group(2)) is not None
+
+
+def _forward_body_fetches(relay, src, dst, on_fetch):
+    """Forwards what the client sends until it ends, calling
+    on_fetch(line, match) for each body fetch command before it goes."""
+    framer = Framer()
+    while True:
+        data = relay.recv(src)
+        if not data:
+            break
+        for kind, unit, first in framer.feed(data):
+            m = _BODY_FETCH.match(unit) if kind == "line" and first \
+                else None
+            if m is not None:
+                on_fetch(unit, m)
+        if not relay.send(dst, data):
+            break
+
+
 class CompletionHoldProxy(Relay):
     """Forwards plaintext IMAP.  On each connection, the tagged completion
     of the second body fetch of several UIDs (the walk is under way by
@@ -54,29 +75,22 @@ class CompletionHoldProxy(Relay):
         return {"tag": None, "go": threading.Event(), "open": set()}
 
     def pump_c2s(self, src, dst, state):
-        framer = Framer()
         batches = 0
-        while True:
-            data = self.recv(src)
-            if not data:
-                break
-            for kind, unit, first in framer.feed(data):
-                m = _BODY_FETCH.match(unit) if kind == "line" and first \
-                    else None
-                if m is None:
-                    continue
-                with self._lock:
-                    self.commands.append(unit)
-                    if state["open"]:
-                        self.pipelined.set()
-                        state["go"].set()
-                    state["open"].add(m.group(1))
-                if re.search(rb"[:,]", m.group(2)):
-                    batches += 1
-                    if batches == 2:
-                        state["tag"] = m.group(1)
-            if not self.send(dst, data):
-                break
+
+        def on_fetch(unit, m):
+            nonlocal batches
+            with self._lock:
+                self.commands.append(unit)
+                if state["open"]:
+                    self.pipelined.set()
+                    state["go"].set()
+                state["open"].add(m.group(1))
+            if _is_batch(m):
+                batches += 1
+                if batches == 2:
+                    state["tag"] = m.group(1)
+
+        _forward_body_fetches(self, src, dst, on_fetch)
         state["go"].set()
         self.end(dst)
 
@@ -188,27 +202,20 @@ class BatchWatch(Relay):
             return {"conn": self._next}
 
     def pump_c2s(self, src, dst, state):
-        framer = Framer()
-        while True:
-            data = self.recv(src)
-            if not data:
-                break
-            for kind, unit, first in framer.feed(data):
-                m = _BODY_FETCH.match(unit) if kind == "line" and first \
-                    else None
-                if m is None or not re.search(rb"[:,]", m.group(2)):
-                    continue
-                with self._lock:
-                    busy = [c for c, tags in self.open.items()
-                            if tags and c != state["conn"]]
-                    if busy:
-                        self.overlaps.append((state["conn"], busy))
-                    with self._sent:
-                        self.batches += 1
-                        self.open[state["conn"]][m.group(1)] = self.batches
-                        self._sent.notify_all()
-            if not self.send(dst, data):
-                break
+        def on_fetch(unit, m):
+            if not _is_batch(m):
+                return
+            with self._lock:
+                busy = [c for c, tags in self.open.items()
+                        if tags and c != state["conn"]]
+                if busy:
+                    self.overlaps.append((state["conn"], busy))
+                with self._sent:
+                    self.batches += 1
+                    self.open[state["conn"]][m.group(1)] = self.batches
+                    self._sent.notify_all()
+
+        _forward_body_fetches(self, src, dst, on_fetch)
         self.end(dst)
 
     def pump_s2c(self, src, dst, state):
